@@ -1,0 +1,59 @@
+# Every target bootstraps .venv itself; `make run` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT ?= out
+LOAD_USERS ?= 50
+LOAD_DURATION ?= 2m
+LOAD_WORKERS ?= 1
+LOAD_DATABASE_URL ?=
+
+.PHONY: run test test-unit test-integration lint format type-check bench load-test clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/headliner simulate --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/integration \
+		--cov=headliner --cov-report=term --cov-report=xml:coverage.xml
+	$(BIN)/python -m coverage report --include='*/headliner/core/*' --fail-under=100
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+type-check: $(STAMP)
+	$(BIN)/mypy --strict src
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+load-test: $(STAMP)
+	$(BIN)/python tests/performance/run_load_test.py --users $(LOAD_USERS) \
+		--duration $(LOAD_DURATION) --workers $(LOAD_WORKERS) \
+		$(if $(LOAD_DATABASE_URL),--database-url $(LOAD_DATABASE_URL),)
+
+clean:
+	rm -rf $(VENV) $(OUT) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+		coverage.xml .coverage reports
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

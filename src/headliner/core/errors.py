@@ -1,0 +1,39 @@
+"""Errors raised by Headliner.
+
+The hierarchy, one tree for the library, the service and the CLI::
+
+    HeadlinerError
+    ├── InvalidParameterError (also ValueError)   bad input at a boundary
+    ├── NotFoundError (also LookupError)         unknown experiment, headline, decision, key
+    ├── ConflictError                            the request clashes with current state
+    └── AuthError                                missing, unknown or revoked API key
+
+The service maps them to 422, 404, 409 and 401/403 in one place; the CLI maps
+them to exit code 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+
+class HeadlinerError(Exception):
+    """Base class of every error Headliner raises on purpose."""
+
+
+class InvalidParameterError(HeadlinerError, ValueError):
+    """A parameter is outside its allowed range or has the wrong type."""
+
+
+class NotFoundError(HeadlinerError, LookupError):
+    """An experiment, headline, decision, wave or API key does not exist."""
+
+
+class ConflictError(HeadlinerError):
+    """The request is well formed but clashes with the current state."""
+
+
+class AuthError(HeadlinerError):
+    """A request lacks a valid API key (``revoked`` tells a revoked key apart)."""
+
+    def __init__(self, message: str, *, revoked: bool = False) -> None:
+        super().__init__(message)
+        self.revoked = revoked

@@ -354,7 +354,7 @@ def ab_test_sample_size(
     Examples
     --------
     >>> ab_test_sample_size(0.2, 0.1)
-    6511
+    6510
     """
     owner = "ab_test_sample_size"
     p1 = check_float(baseline_rate, "baseline_rate", owner, low=0.0, high=1.0, closed="neither")

@@ -170,10 +170,18 @@ def probability_of_best(posterior: BetaPosterior) -> FloatArray:
         args = (a[k], b[k], special.betaln(a[k], b[k]), a[others], b[others])
         peak = float(np.clip(a[k] / (a[k] + b[k]), start, stop))
         value, _ = integrate.quad(
-            _best_integrand, start, stop, args=args, points=[peak], epsabs=1e-10, epsrel=1e-10, limit=200
+            _best_integrand,
+            start,
+            stop,
+            args=args,
+            points=[peak],
+            epsabs=1e-10,
+            epsrel=1e-10,
+            limit=200,
         )
         result[k] = value
-    return result / result.sum()
+    normalized: FloatArray = result / result.sum()
+    return normalized
 
 
 def expected_max(posterior: BetaPosterior) -> float:
@@ -231,7 +239,9 @@ def value_remaining(
     if champion is None:
         champion = int(np.argmax(np.bincount(np.argmax(draws, axis=1), minlength=posterior.n_arms)))
     else:
-        champion = check_int(champion, "champion", "value_remaining", low=0, high=posterior.n_arms - 1)
+        champion = check_int(
+            champion, "champion", "value_remaining", low=0, high=posterior.n_arms - 1
+        )
     best = draws.max(axis=1)
     # A Beta draw can underflow to 0 for tiny alpha; keep the ratio finite.
     base = np.maximum(draws[:, champion], np.finfo(np.float64).tiny)

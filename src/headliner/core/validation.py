@@ -102,7 +102,5 @@ def check_probabilities(
         raise fail(name, owner, "a 1-d sequence of floats in the range [0, 1]", values)
     bad = (array < 0.0) | (array > 1.0)
     if np.any(bad):
-        raise fail(
-            name, owner, "a sequence of floats in the range [0, 1]", float(array[bad][0])
-        )
+        raise fail(name, owner, "a sequence of floats in the range [0, 1]", float(array[bad][0]))
     return array

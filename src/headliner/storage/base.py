@@ -1,0 +1,327 @@
+"""The storage contract: records and the :class:`Store` protocol.
+
+Every implementation (in-memory for unit tests, SQLAlchemy on SQLite or
+PostgreSQL) keeps the same promises:
+
+* Times are float seconds since the epoch (UTC) passed in by the caller, whose
+  clock is injectable; a store never reads the wall clock itself.
+* A method that returns has committed its write.
+* Counts stay exact under concurrency: a write is an INSERT or a conditional,
+  atomic UPDATE of one row; counts are aggregated from rows at read time
+  (``arm_counts``), never read, changed in Python and written back.
+* Unknown ids raise :class:`~headliner.core.errors.NotFoundError`; writes that
+  clash with the current state raise :class:`~headliner.core.errors.ConflictError`.
+
+Delayed feedback, the rule ``arm_counts`` applies at time ``now`` with the
+experiment's attribution window ``w``:
+
+* a decision opened at ``opened_at <= created_at + w`` (or given an explicit
+  outcome 1) is an open; an explicit outcome 0 is a non-open at once;
+* a decision with neither, once ``now >= created_at + w``, is a non-open;
+  before that it is pending and moves nothing;
+* an open reported after ``created_at + w`` is stored as late, not counted;
+* a wave's sends follow the same rule as a block: opens reported by
+  ``created_at + w`` count, the rest become non-opens at ``created_at + w``;
+  opens reported later are late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+class ExperimentStatus(StrEnum):
+    """Stored lifecycle of an experiment (``burn_in`` is derived, not stored)."""
+
+    RUNNING = "running"
+    WINNER_DECLARED = "winner_declared"
+    COMPLETED = "completed"
+    ARCHIVED = "archived"
+
+
+class OpenResult(StrEnum):
+    """What happened to a reported open."""
+
+    COUNTED = "counted"  # first open of the decision, inside the window
+    DUPLICATE = "duplicate"  # the decision already had an open (or outcome); nothing changed
+    LATE = "late"  # after the attribution window: stored, not counted
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """What a new experiment is made of (validated by the caller)."""
+
+    name: str
+    headlines: Sequence[str]
+    policy: str = "thompson"
+    policy_settings: Mapping[str, float] = field(default_factory=dict)
+    alpha_prior: float = 1.0
+    beta_prior: float = 1.0
+    attribution_window_seconds: float = 72 * 3600.0
+    burn_in_per_arm: int = 0
+    floor: float = 0.0
+    winner_exploration: float = 0.0
+    stopping: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """A stored experiment."""
+
+    id: str
+    name: str
+    status: ExperimentStatus
+    policy: str
+    policy_settings: Mapping[str, float]
+    alpha_prior: float
+    beta_prior: float
+    attribution_window_seconds: float
+    burn_in_per_arm: int
+    floor: float
+    winner_exploration: float
+    stopping: Mapping[str, Any]
+    winner_arm: int | None
+    created_at: float
+    completed_at: float | None
+
+
+@dataclass(frozen=True)
+class ArmRecord:
+    """A headline of an experiment; ``arm`` is its 0-based position, stable for life."""
+
+    experiment_id: str
+    arm: int
+    headline: str
+    created_at: float
+    retired_at: float | None
+
+    @property
+    def active(self) -> bool:
+        """Whether the arm still receives sends."""
+        return self.retired_at is None
+
+
+@dataclass(frozen=True)
+class ArmCounts:
+    """Aggregated outcomes of one arm at a moment (see the module docstring)."""
+
+    arm: int
+    sends: int
+    opens: int
+    non_opens: int
+    late_opens: int
+
+    @property
+    def settled(self) -> int:
+        """Sends whose outcome is known: opens plus matured non-opens."""
+        return self.opens + self.non_opens
+
+    @property
+    def pending(self) -> int:
+        """Sends still inside their attribution window without an open."""
+        return self.sends - self.opens - self.non_opens
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One logged per-send decision (kept for audit and off-policy evaluation)."""
+
+    id: str
+    experiment_id: str
+    arm: int
+    propensity: float
+    recipient_id: str | None
+    idempotency_key: str | None
+    created_at: float
+    outcome: int | None  # 1 open (in window or explicit), 0 explicit non-open, None unknown
+    opened_at: float | None  # first open report, even when late
+    late: bool
+
+
+@dataclass(frozen=True)
+class WaveRecord:
+    """A wave: a batch of sends split over arms; ``arm_to_opens`` are counted opens."""
+
+    id: str
+    experiment_id: str
+    created_at: float
+    arm_to_sends: Mapping[int, int]
+    arm_to_opens: Mapping[int, int]
+    arm_to_late_opens: Mapping[int, int]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """P(best) and allocation share per arm at one moment, for plots."""
+
+    experiment_id: str
+    at: float
+    arm_to_p_best: Mapping[int, float]
+    arm_to_allocation: Mapping[int, float]
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """A stored API key (only the hash of the secret is kept)."""
+
+    id: str
+    name: str
+    created_at: float
+    revoked_at: float | None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for experiments, decisions, outcomes, waves, snapshots and API keys."""
+
+    # --- experiments and arms -------------------------------------------------
+    def create_experiment(self, spec: ExperimentSpec, now: float) -> ExperimentRecord:
+        """Store a new RUNNING experiment and its headlines as arms 0..K-1."""
+        ...
+
+    def get_experiment(self, experiment_id: str) -> ExperimentRecord:
+        """The experiment, or NotFoundError."""
+        ...
+
+    def list_experiments(self, *, include_archived: bool = False) -> list[ExperimentRecord]:
+        """Experiments, newest first."""
+        ...
+
+    def set_status(
+        self,
+        experiment_id: str,
+        status: ExperimentStatus,
+        now: float,
+        *,
+        allowed_from: frozenset[ExperimentStatus],
+        winner_arm: int | None = None,
+    ) -> ExperimentRecord:
+        """Move to ``status`` atomically if the current status is in ``allowed_from``.
+
+        ConflictError (naming the current status) otherwise. ``winner_arm`` is
+        stored when given; COMPLETED also sets ``completed_at``.
+        """
+        ...
+
+    def list_arms(self, experiment_id: str) -> list[ArmRecord]:
+        """All arms, retired ones included, by position."""
+        ...
+
+    def add_arm(self, experiment_id: str, headline: str, now: float) -> ArmRecord:
+        """Append a headline as the next position; ConflictError if the headline exists."""
+        ...
+
+    def retire_arm(self, experiment_id: str, arm: int, now: float) -> ArmRecord:
+        """Stop sending an arm (its data stays); ConflictError if it is the last active one."""
+        ...
+
+    # --- per-send decisions ---------------------------------------------------
+    def record_decision(
+        self,
+        experiment_id: str,
+        arm: int,
+        propensity: float,
+        now: float,
+        *,
+        recipient_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[DecisionRecord, bool]:
+        """Log a decision; with a known ``idempotency_key`` return the stored one.
+
+        Returns ``(decision, created)``; ``created`` is False for a replay.
+        """
+        ...
+
+    def get_decision(self, decision_id: str) -> DecisionRecord:
+        """The decision, or NotFoundError."""
+        ...
+
+    def record_open(
+        self, experiment_id: str, decision_id: str, now: float, window_seconds: float
+    ) -> OpenResult:
+        """Record an open for a decision, idempotently.
+
+        NotFoundError for an unknown decision; ConflictError if the decision
+        belongs to another experiment.
+        """
+        ...
+
+    def record_outcome(self, experiment_id: str, decision_id: str, reward: int, now: float) -> bool:
+        """Set an explicit 0/1 outcome (immediate feedback); False if one was already set.
+
+        ConflictError if a different outcome is already stored.
+        """
+        ...
+
+    # --- waves ----------------------------------------------------------------
+    def record_wave(
+        self, experiment_id: str, arm_to_sends: Mapping[int, int], now: float
+    ) -> WaveRecord:
+        """Store a wave's sends per arm as pending."""
+        ...
+
+    def get_wave(self, experiment_id: str, wave_id: str) -> WaveRecord:
+        """The wave, or NotFoundError."""
+        ...
+
+    def record_wave_opens(
+        self,
+        experiment_id: str,
+        wave_id: str,
+        arm_to_total_opens: Mapping[int, int],
+        now: float,
+        window_seconds: float,
+    ) -> WaveRecord:
+        """Raise each arm's running total of opens for the wave (idempotent).
+
+        Totals never go down: a total at or below the stored one changes
+        nothing. Increases reported by ``created_at + window`` count; later
+        increases are late. ConflictError if a total exceeds the arm's sends.
+        """
+        ...
+
+    # --- aggregation ----------------------------------------------------------
+    def arm_counts(self, experiment_id: str, now: float, window_seconds: float) -> list[ArmCounts]:
+        """Counts per arm (every arm, by position), aggregated in the database."""
+        ...
+
+    def record_snapshot(self, snapshot: Snapshot) -> None:
+        """Append a P(best)/allocation snapshot."""
+        ...
+
+    def list_snapshots(self, experiment_id: str, *, limit: int = 1000) -> list[Snapshot]:
+        """Snapshots, oldest first (the latest ``limit``)."""
+        ...
+
+    # --- API keys -------------------------------------------------------------
+    def create_api_key(self, name: str, secret_hash: str, now: float) -> ApiKeyRecord:
+        """Store a key by the hash of its secret."""
+        ...
+
+    def find_api_key(self, secret_hash: str) -> ApiKeyRecord | None:
+        """The key with this hash, revoked or not; None if unknown."""
+        ...
+
+    def revoke_api_key(self, key_id: str, now: float) -> ApiKeyRecord:
+        """Revoke a key (NotFoundError if unknown); revoking twice keeps the first time."""
+        ...
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """All keys, revoked ones included."""
+        ...
+
+    def has_api_keys(self) -> bool:
+        """Whether any key (revoked or not) exists: then every /v1 route needs one."""
+        ...
+
+    # --- housekeeping ---------------------------------------------------------
+    def ping(self) -> None:
+        """Raise if the database is not reachable."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

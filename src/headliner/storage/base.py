@@ -179,7 +179,10 @@ class Store(Protocol):
 
     # --- experiments and arms -------------------------------------------------
     def create_experiment(self, spec: ExperimentSpec, now: float) -> ExperimentRecord:
-        """Store a new RUNNING experiment and its headlines as arms 0..K-1."""
+        """Store a new RUNNING experiment and its headlines as arms 0..K-1.
+
+        ConflictError if two headlines are equal.
+        """
         ...
 
     def get_experiment(self, experiment_id: str) -> ExperimentRecord:
@@ -187,7 +190,7 @@ class Store(Protocol):
         ...
 
     def list_experiments(self, *, include_archived: bool = False) -> list[ExperimentRecord]:
-        """Experiments, newest first."""
+        """Experiments, newest first (equal ``created_at`` by creation order, newest first)."""
         ...
 
     def set_status(
@@ -202,7 +205,8 @@ class Store(Protocol):
         """Move to ``status`` atomically if the current status is in ``allowed_from``.
 
         ConflictError (naming the current status) otherwise. ``winner_arm`` is
-        stored when given; COMPLETED also sets ``completed_at``.
+        stored when given (NotFoundError if no such arm); COMPLETED also sets
+        ``completed_at``.
         """
         ...
 
@@ -215,7 +219,10 @@ class Store(Protocol):
         ...
 
     def retire_arm(self, experiment_id: str, arm: int, now: float) -> ArmRecord:
-        """Stop sending an arm (its data stays); ConflictError if it is the last active one."""
+        """Stop sending an arm (its data stays); ConflictError if it is the last active one.
+
+        Retiring an already retired arm returns it unchanged (first time kept).
+        """
         ...
 
     # --- per-send decisions ---------------------------------------------------
@@ -231,7 +238,9 @@ class Store(Protocol):
     ) -> tuple[DecisionRecord, bool]:
         """Log a decision; with a known ``idempotency_key`` return the stored one.
 
-        Returns ``(decision, created)``; ``created`` is False for a replay.
+        Returns ``(decision, created)``; ``created`` is False for a replay (the
+        stored decision is returned whatever ``arm`` this call passed).
+        NotFoundError for an unknown experiment or arm.
         """
         ...
 
@@ -252,7 +261,9 @@ class Store(Protocol):
     def record_outcome(self, experiment_id: str, decision_id: str, reward: int, now: float) -> bool:
         """Set an explicit 0/1 outcome (immediate feedback); False if one was already set.
 
-        ConflictError if a different outcome is already stored.
+        ConflictError if a different outcome is already stored (a reported open,
+        counted or late, is an outcome of 1) or if the decision belongs to
+        another experiment; NotFoundError for an unknown decision.
         """
         ...
 
@@ -260,7 +271,7 @@ class Store(Protocol):
     def record_wave(
         self, experiment_id: str, arm_to_sends: Mapping[int, int], now: float
     ) -> WaveRecord:
-        """Store a wave's sends per arm as pending."""
+        """Store a wave's sends per arm as pending; NotFoundError for an unknown arm."""
         ...
 
     def get_wave(self, experiment_id: str, wave_id: str) -> WaveRecord:
@@ -279,7 +290,8 @@ class Store(Protocol):
 
         Totals never go down: a total at or below the stored one changes
         nothing. Increases reported by ``created_at + window`` count; later
-        increases are late. ConflictError if a total exceeds the arm's sends.
+        increases are late. ConflictError if a total exceeds the arm's sends
+        (an arm absent from the wave has 0 sends); nothing is changed then.
         """
         ...
 
@@ -298,7 +310,7 @@ class Store(Protocol):
 
     # --- API keys -------------------------------------------------------------
     def create_api_key(self, name: str, secret_hash: str, now: float) -> ApiKeyRecord:
-        """Store a key by the hash of its secret."""
+        """Store a key by the hash of its secret; ConflictError if the hash exists."""
         ...
 
     def find_api_key(self, secret_hash: str) -> ApiKeyRecord | None:
@@ -310,7 +322,7 @@ class Store(Protocol):
         ...
 
     def list_api_keys(self) -> list[ApiKeyRecord]:
-        """All keys, revoked ones included."""
+        """All keys, revoked ones included, oldest first."""
         ...
 
     def has_api_keys(self) -> bool:

@@ -1,7 +1,9 @@
 """Persistence: the :class:`Store` protocol and its implementations.
 
-``InMemoryStore`` serves unit tests and ``memory://``; the SQL store (SQLite
-or PostgreSQL) follows in :mod:`headliner.storage.sql`.
+``open_store(url)`` gives an :class:`InMemoryStore` for ``memory://`` (unit
+tests) and a :class:`SqlStore` for ``sqlite:///file.db`` or
+``postgresql+psycopg://…``; ``upgrade(url)`` applies the schema migrations a
+SQL store needs before it is opened.
 """
 
 from headliner.storage.base import (
@@ -18,6 +20,8 @@ from headliner.storage.base import (
     WaveRecord,
 )
 from headliner.storage.memory import InMemoryStore
+from headliner.storage.migrate import upgrade
+from headliner.storage.sql import SqlStore, open_store
 
 __all__ = [
     "ApiKeyRecord",
@@ -30,6 +34,9 @@ __all__ = [
     "InMemoryStore",
     "OpenResult",
     "Snapshot",
+    "SqlStore",
     "Store",
     "WaveRecord",
+    "open_store",
+    "upgrade",
 ]

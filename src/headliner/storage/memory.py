@@ -175,14 +175,11 @@ class InMemoryStore:
         """Move to ``status`` atomically if the current status is in ``allowed_from``."""
         with self._lock:
             exp = self._experiment(experiment_id)
-            current = exp.record.status
-            if current not in allowed_from:
-                raise ConflictError(
-                    f"Experiment {experiment_id!r} is {current.value}; "
-                    f"cannot move it to {status.value}."
-                )
             if winner_arm is not None:
                 self._arm(exp, winner_arm)
+            current = exp.record.status
+            if current not in allowed_from:
+                raise ConflictError(status_conflict(experiment_id, current, status))
             exp.record = replace(
                 exp.record,
                 status=status,
@@ -457,3 +454,8 @@ def check_wave_totals(
             raise ConflictError(
                 f"Wave {wave_id!r}: {total} opens reported for arm {arm}, which had {sends} sends."
             )
+
+
+def status_conflict(experiment_id: str, current: ExperimentStatus, status: ExperimentStatus) -> str:
+    """The ConflictError message of a refused status change (shared by both stores)."""
+    return f"Experiment {experiment_id!r} is {current.value}; cannot move it to {status.value}."

@@ -1,0 +1,15 @@
+"""The HTTP routes, one module per resource; :data:`ERRORS` documents the error bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headliner.service.schemas import ErrorPublic
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic, "description": "Missing or unknown API key"},
+    403: {"model": ErrorPublic, "description": "Revoked API key"},
+    404: {"model": ErrorPublic, "description": "Unknown experiment, headline, decision or wave"},
+    409: {"model": ErrorPublic, "description": "Conflicts with the experiment's current state"},
+    413: {"model": ErrorPublic, "description": "Request body too large"},
+}

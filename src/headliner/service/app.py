@@ -1,0 +1,158 @@
+"""The FastAPI application factory.
+
+``create_app()`` builds a fresh app; nothing is created at import time, so
+tests build as many apps as they like, each with its own store, clock and
+metrics. ``headliner serve --workers N`` hands uvicorn the import string
+``headliner.service.app:create_app`` with ``factory=True``, so every worker
+process builds its own app from the environment.
+
+Start-up (the lifespan): apply migrations to a SQL database, open the store,
+then ``gc.freeze()``: everything allocated at start-up moves out of the
+collector's sight, which cut full-collection pauses from ~43 ms to ~4 ms on
+this service (SEED-SPEC §6).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import numpy as np
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette import status
+
+from headliner.core.errors import (
+    AuthError,
+    ConflictError,
+    HeadlinerError,
+    InvalidParameterError,
+    NotFoundError,
+)
+from headliner.service.auth import KeyCache
+from headliner.service.clock import Clock, SystemClock
+from headliner.service.deps import AppContext, Runner, require_api_key
+from headliner.service.experiments import ExperimentService
+from headliner.service.logs import configure_logging
+from headliner.service.metrics import Metrics
+from headliner.service.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from headliner.service.routes import allocations, arms, decisions, experiments, ops
+from headliner.service.settings import Settings, get_settings
+from headliner.storage.base import Store
+
+logger = logging.getLogger("headliner.service")
+
+API_PREFIX = "/v1"
+
+
+def open_configured_store(settings: Settings) -> Store:
+    """Migrate (for SQL URLs, when enabled) and open the store named by the settings."""
+    from headliner.storage.migrate import upgrade
+    from headliner.storage.sql import open_store
+
+    if settings.is_sql and settings.upgrade_on_start:
+        upgrade(settings.database_url)
+    return open_store(settings.database_url)
+
+
+def status_for(exc: HeadlinerError) -> int:
+    """The HTTP status of a domain error: the one place the mapping lives."""
+    if isinstance(exc, NotFoundError):
+        return status.HTTP_404_NOT_FOUND
+    if isinstance(exc, ConflictError):
+        return status.HTTP_409_CONFLICT
+    if isinstance(exc, InvalidParameterError):
+        return status.HTTP_422_UNPROCESSABLE_CONTENT
+    if isinstance(exc, AuthError):
+        return status.HTTP_403_FORBIDDEN if exc.revoked else status.HTTP_401_UNAUTHORIZED
+    return status.HTTP_400_BAD_REQUEST
+
+
+async def _headliner_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HeadlinerError)  # registered for HeadlinerError only
+    code = status_for(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
+    return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+
+
+def _make_rng(settings: Settings) -> np.random.Generator:
+    # One generator per process; None seeds it from OS entropy, so workers differ.
+    return np.random.default_rng(settings.seed)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """Build the decision service.
+
+    Parameters
+    ----------
+    settings : Settings or None, default=None
+        None reads them from the environment (:func:`get_settings`).
+    store : Store or None, default=None
+        An already open store, which the caller keeps and closes; None opens
+        (and migrates) ``settings.database_url`` at start-up and closes it at
+        shutdown.
+    clock : Clock or None, default=None
+        None uses the wall clock.
+
+    Returns
+    -------
+    fastapi.FastAPI
+    """
+    config = settings if settings is not None else get_settings()
+    time_source: Clock = clock if clock is not None else SystemClock()
+    metrics = Metrics()
+    configure_logging(config.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = store is None
+        active = open_configured_store(config) if store is None else store
+        rng = _make_rng(config)
+        service = ExperimentService(
+            active,
+            time_source,
+            rng,
+            posterior_refresh_seconds=config.posterior_refresh_seconds,
+            snapshot_interval_seconds=config.snapshot_interval_seconds,
+        )
+        app.state.context = AppContext(
+            settings=config,
+            store=active,
+            service=service,
+            keys=KeyCache(active, time_source, config.api_key_cache_seconds),
+            metrics=metrics,
+            run=Runner(threaded=config.uses_threadpool),
+        )
+        gc.collect()
+        gc.freeze()
+        logger.info("service started", extra={"store": type(active).__name__})
+        try:
+            yield
+        finally:
+            gc.unfreeze()
+            if owned:
+                active.close()
+
+    app = FastAPI(
+        title="Headliner decision service",
+        summary="Thompson Sampling for email headlines: per-send decisions, waves, delayed opens.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(HeadlinerError, _headliner_error)
+    app.include_router(ops.router)
+    for module in (experiments, arms, decisions, allocations):
+        app.include_router(
+            module.router, prefix=API_PREFIX, dependencies=[Depends(require_api_key)]
+        )
+    # The last one added runs first: the access log also sees the 413s of the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,104 @@
+"""API keys: made once, stored as a SHA-256 hash, checked through a short-lived cache.
+
+A key reads ``hl_<43 url-safe characters>`` (256 random bits), so a plain
+SHA-256 is enough to store it: there is nothing to brute-force, unlike a
+password. The secret is shown once, by ``headliner keys create``.
+
+Once any key exists, every ``/v1`` route needs ``Authorization: Bearer <key>``.
+To keep authentication off the database on the hot path, :class:`KeyCache`
+reuses "does any key exist?" and each key lookup for ``ttl`` seconds
+(``HEADLINER_API_KEY_CACHE_SECONDS``, default 5): a key revoked or created by
+another process takes effect within that time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+
+from headliner.core.errors import AuthError
+from headliner.core.validation import fail
+from headliner.service.clock import Clock
+from headliner.storage.base import ApiKeyRecord, Store
+
+KEY_PREFIX = "hl_"
+
+
+def hash_key(secret: str) -> str:
+    """Hex SHA-256 of a key's secret, the only form that is stored."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_key(store: Store, name: str, now: float) -> tuple[ApiKeyRecord, str]:
+    """Make a new key called ``name``; return its record and the secret (shown once)."""
+    if not isinstance(name, str) or not name.strip():
+        raise fail("name", "ApiKey", "a non-empty string", name)
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    return store.create_api_key(name.strip(), hash_key(secret), now), secret
+
+
+class KeyCache:
+    """Answers "is this bearer token allowed?" with at most one store hit per ``ttl``.
+
+    Parameters
+    ----------
+    store : Store
+    clock : Clock
+        Only ages the cache entries.
+    ttl : float
+        Seconds a lookup is reused (0 = ask the store every time).
+    """
+
+    def __init__(self, store: Store, clock: Clock, ttl: float) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = ttl
+        self._any: tuple[bool, float] | None = None
+        self._keys: dict[str, tuple[ApiKeyRecord | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget every cached answer (after a change made in this process)."""
+        with self._lock:
+            self._any = None
+            self._keys.clear()
+
+    def auth_required(self) -> bool:
+        """Whether any key exists (then every /v1 route needs one)."""
+        now = self._clock.now()
+        cached = self._any
+        if cached is not None and now - cached[1] < self._ttl:
+            return cached[0]
+        required = self._store.has_api_keys()
+        self._any = (required, now)
+        return required
+
+    def check(self, token: str | None) -> ApiKeyRecord | None:
+        """Return the key of ``token``; None when no key is needed.
+
+        Raises
+        ------
+        AuthError
+            Missing or unknown key (401), or a revoked one (``revoked=True``, 403).
+        """
+        if not self.auth_required():
+            return None
+        if not token:
+            raise AuthError("Missing API key: send 'Authorization: Bearer <key>'.")
+        digest = hash_key(token)
+        now = self._clock.now()
+        cached = self._keys.get(digest)
+        if cached is not None and now - cached[1] < self._ttl:
+            record = cached[0]
+        else:
+            record = self._store.find_api_key(digest)
+            with self._lock:
+                if len(self._keys) > 10_000:  # unknown tokens must not grow it without bound
+                    self._keys.clear()
+                self._keys[digest] = (record, now)
+        if record is None:
+            raise AuthError("Unknown API key.")
+        if record.revoked_at is not None:
+            raise AuthError(f"API key {record.id} has been revoked.", revoked=True)
+        return record

@@ -1,0 +1,396 @@
+"""The decision service's domain layer, shared by the HTTP routes and the CLI.
+
+:class:`ExperimentService` turns requests into calls of the core policy code
+and the store. It never re-implements a rule: a per-send decision is
+:func:`headliner.core.allocation.decide` (burn-in, floor, then
+``Policy.choose``, the same rule functions the compiled simulator runs), a wave
+is :func:`headliner.core.allocation.allocate_wave` on the policy's
+``selection_probabilities``, and after a winner is declared
+:func:`headliner.core.allocation.decide_winner` takes over.
+
+The hot paths (decide, open) cost one store write each: everything they read
+comes from the per-experiment :class:`~headliner.service.state.StateCache`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from headliner.core.allocation import (
+    allocate_wave,
+    check_floor,
+    decide,
+    decide_winner,
+    largest_remainder,
+)
+from headliner.core.errors import ConflictError, NotFoundError
+from headliner.core.policies import make_policy
+from headliner.core.stopping import StoppingRule
+from headliner.core.validation import check_float, check_int, fail
+from headliner.service.clock import Clock
+from headliner.service.reporting import Report, build_report
+from headliner.service.state import ExperimentState, StateCache, stopping_to_mapping
+from headliner.storage.base import (
+    ArmRecord,
+    DecisionRecord,
+    ExperimentRecord,
+    ExperimentSpec,
+    ExperimentStatus,
+    OpenResult,
+    Store,
+    WaveRecord,
+)
+
+#: Policies the service offers (the simulator has more; these suit live traffic).
+SERVICE_POLICIES = ("thompson", "uniform", "top_two")
+
+_OWNER = "Experiment"
+_LIVE = frozenset({ExperimentStatus.RUNNING, ExperimentStatus.WINNER_DECLARED})
+
+
+def build_spec(
+    name: str,
+    headlines: Sequence[str],
+    *,
+    policy: str = "thompson",
+    leader_probability: float | None = None,
+    alpha_prior: float = 1.0,
+    beta_prior: float = 1.0,
+    attribution_window_seconds: float = 72 * 3600.0,
+    burn_in_per_arm: int = 0,
+    floor: float = 0.0,
+    winner_exploration: float = 0.0,
+    stopping: StoppingRule | None = None,
+    auto_stop: bool = True,
+) -> ExperimentSpec:
+    """Validate a new experiment's settings and return its :class:`ExperimentSpec`.
+
+    Parameters
+    ----------
+    name : str
+    headlines : sequence of str
+        At least two distinct, non-blank headlines.
+    policy : {"thompson", "uniform", "top_two"}, default="thompson"
+        ``"top-two"`` is accepted as a spelling of ``"top_two"``.
+    leader_probability : float or None, default=None
+        Top-two only: share of sends that go to the Thompson leader (default 0.5).
+    alpha_prior, beta_prior : float, default=1.0
+    attribution_window_seconds : float, default=259200.0 (72 h)
+        A send without an open becomes a non-open once this has passed.
+    burn_in_per_arm : int, default=0
+    floor : float, default=0.0
+        Minimum traffic share per arm; K · floor <= 1.
+    winner_exploration : float, default=0.0
+        Share of sends still spread uniformly after a winner is declared.
+    stopping : StoppingRule or None, default=None
+        None means the default :class:`StoppingRule` when ``auto_stop``.
+    auto_stop : bool, default=True
+        False keeps the experiment running until it is completed by hand.
+
+    Raises
+    ------
+    InvalidParameterError
+        With the message form "The 'x' parameter of Experiment must be …".
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise fail("name", _OWNER, "a non-empty string", name)
+    texts = list(headlines) if not isinstance(headlines, str) else None
+    if texts is None or len(texts) < 2 or not all(isinstance(h, str) and h.strip() for h in texts):
+        raise fail("headlines", _OWNER, "a list of at least 2 non-empty strings", headlines)
+    if len(set(texts)) != len(texts):
+        raise fail("headlines", _OWNER, "a list of distinct strings", texts)
+    policy_name = policy.replace("-", "_") if isinstance(policy, str) else policy
+    if policy_name not in SERVICE_POLICIES:
+        raise fail("policy", _OWNER, f"one of {', '.join(SERVICE_POLICIES)}", policy)
+    settings: dict[str, float] = {}
+    if leader_probability is not None:
+        if policy_name != "top_two":
+            raise fail("leader_probability", _OWNER, "set only with policy 'top_two'", policy)
+        settings["leader_probability"] = check_float(
+            leader_probability, "leader_probability", _OWNER, low=0.0, high=1.0
+        )
+    make_policy(str(policy_name), **settings)
+    rule = (stopping or StoppingRule()) if auto_stop else None
+    return ExperimentSpec(
+        name=name.strip(),
+        headlines=texts,
+        policy=str(policy_name),
+        policy_settings=settings,
+        alpha_prior=check_float(alpha_prior, "alpha_prior", _OWNER, low=0.0, closed="neither"),
+        beta_prior=check_float(beta_prior, "beta_prior", _OWNER, low=0.0, closed="neither"),
+        attribution_window_seconds=check_float(
+            attribution_window_seconds,
+            "attribution_window_seconds",
+            _OWNER,
+            low=0.0,
+            closed="neither",
+        ),
+        burn_in_per_arm=check_int(burn_in_per_arm, "burn_in_per_arm", _OWNER, low=0),
+        floor=check_floor(floor, len(texts), _OWNER),
+        winner_exploration=check_float(
+            winner_exploration, "winner_exploration", _OWNER, low=0.0, high=1.0
+        ),
+        stopping=stopping_to_mapping(rule),
+    )
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """A per-send decision as returned to the caller."""
+
+    decision: DecisionRecord
+    headline: str
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class WaveResult:
+    """A wave with the headline of every arm it names."""
+
+    wave: WaveRecord
+    headlines: Mapping[int, str]
+
+
+class ExperimentService:
+    """Experiments, decisions, waves, outcomes and reports over one :class:`Store`.
+
+    Parameters
+    ----------
+    store : Store
+    clock : Clock
+    rng : numpy.random.Generator
+        One generator per process (seeded from OS entropy in production).
+    posterior_refresh_seconds : float, default=1.0
+    snapshot_interval_seconds : float, default=60.0
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        rng: np.random.Generator,
+        *,
+        posterior_refresh_seconds: float = 1.0,
+        snapshot_interval_seconds: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.rng = rng
+        self.cache = StateCache(
+            store,
+            clock,
+            rng,
+            max_age=posterior_refresh_seconds,
+            snapshot_interval=snapshot_interval_seconds,
+        )
+
+    # --- experiments ----------------------------------------------------------
+    def create(self, spec: ExperimentSpec) -> ExperimentRecord:
+        """Store a new running experiment (``spec`` from :func:`build_spec`)."""
+        return self.store.create_experiment(spec, self.clock.now())
+
+    def list(self, *, include_archived: bool = False) -> list[ExperimentRecord]:
+        """Experiments, newest first."""
+        return self.store.list_experiments(include_archived=include_archived)
+
+    def state(self, experiment_id: str, *, fresh: bool = False) -> ExperimentState:
+        """The experiment's cached state (``fresh`` forces a re-read)."""
+        return self.cache.get(experiment_id, max_age=0.0 if fresh else None)
+
+    def complete(self, experiment_id: str, *, winner: int | str) -> ExperimentRecord:
+        """End a running experiment by hand, naming the winning arm (position or headline)."""
+        arm = self._resolve_arm(experiment_id, winner)
+        if not arm.active:
+            raise ConflictError(f"Headline {arm.arm} is retired and cannot be declared the winner.")
+        record = self.store.set_status(
+            experiment_id,
+            ExperimentStatus.COMPLETED,
+            self.clock.now(),
+            allowed_from=_LIVE,
+            winner_arm=arm.arm,
+        )
+        self.cache.invalidate(experiment_id)
+        return record
+
+    def archive(self, experiment_id: str) -> ExperimentRecord:
+        """Hide an experiment from lists and stop its decisions; its data stays."""
+        record = self.store.set_status(
+            experiment_id,
+            ExperimentStatus.ARCHIVED,
+            self.clock.now(),
+            allowed_from=frozenset(ExperimentStatus) - {ExperimentStatus.ARCHIVED},
+        )
+        self.cache.invalidate(experiment_id)
+        return record
+
+    # --- arms -----------------------------------------------------------------
+    def add_arm(self, experiment_id: str, headline: str) -> ArmRecord:
+        """Add a headline to a running experiment (it gets the next position)."""
+        if not isinstance(headline, str) or not headline.strip():
+            raise fail("headline", "Headline", "a non-empty string", headline)
+        state = self.state(experiment_id, fresh=True)
+        record = state.record
+        if record.status is not ExperimentStatus.RUNNING:
+            raise ConflictError(
+                f"Experiment {experiment_id} is {record.status.value}: headlines can only be "
+                "added while it is running."
+            )
+        if record.floor * (state.n_active + 1) > 1.0:
+            raise ConflictError(
+                f"A floor of {record.floor} leaves no room for headline {state.n_active + 1}."
+            )
+        arm = self.store.add_arm(experiment_id, headline, self.clock.now())
+        self.cache.invalidate(experiment_id)
+        return arm
+
+    def retire_arm(self, experiment_id: str, arm: int) -> ArmRecord:
+        """Stop sending a headline; its data stays in the report."""
+        record = self.store.get_experiment(experiment_id)
+        if record.winner_arm == arm:
+            raise ConflictError(f"Headline {arm} is the declared winner and cannot be retired.")
+        retired = self.store.retire_arm(experiment_id, arm, self.clock.now())
+        self.cache.invalidate(experiment_id)
+        return retired
+
+    def _resolve_arm(self, experiment_id: str, arm: int | str) -> ArmRecord:
+        arms = self.store.list_arms(experiment_id)
+        for candidate in arms:
+            if candidate.arm == arm or candidate.headline == arm:
+                return candidate
+        raise NotFoundError(f"Headline {arm!r} not found in experiment {experiment_id}.")
+
+    # --- per-send decisions ---------------------------------------------------
+    def decide(
+        self,
+        experiment_id: str,
+        *,
+        recipient_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> DecisionResult:
+        """Choose the headline for one send, log it, and return it with its propensity.
+
+        A known ``idempotency_key`` returns the decision stored under it.
+        ConflictError once the experiment is completed or archived.
+        """
+        state = self.cache.get(experiment_id)
+        record = state.record
+        if record.status not in _LIVE:
+            raise ConflictError(
+                f"Experiment {experiment_id} is {record.status.value}: it makes no more decisions."
+            )
+        if record.status is ExperimentStatus.WINNER_DECLARED and state.winner_index is not None:
+            choice = decide_winner(
+                state.winner_index, state.n_active, record.winner_exploration, self.rng
+            )
+        else:
+            # The core's decide(): burn-in, floor, then Policy.choose -> choose_arm, the
+            # very rule function the compiled simulator runs.
+            choice = decide(
+                state.policy,
+                state.opens,
+                state.non_opens,
+                state.sends,
+                state.probabilities,
+                self.rng,
+                alpha_prior=record.alpha_prior,
+                beta_prior=record.beta_prior,
+                burn_in=record.burn_in_per_arm,
+                floor=record.floor,
+            )
+        decision, created = self.store.record_decision(
+            experiment_id,
+            int(state.active[choice.arm]),
+            choice.propensity,
+            self.clock.now(),
+            recipient_id=recipient_id,
+            idempotency_key=idempotency_key,
+        )
+        if created:
+            state.sends[choice.arm] += 1  # burn-in sees this send before the next refresh
+        return DecisionResult(decision, state.headline(decision.arm), replayed=not created)
+
+    def get_decision(self, experiment_id: str, decision_id: str) -> DecisionResult:
+        """A logged decision of this experiment."""
+        decision = self.store.get_decision(decision_id)
+        if decision.experiment_id != experiment_id:
+            raise NotFoundError(f"Decision {decision_id} not found in experiment {experiment_id}.")
+        state = self.cache.get(experiment_id)
+        return DecisionResult(decision, state.headline(decision.arm), replayed=False)
+
+    def record_open(self, experiment_id: str, decision_id: str) -> OpenResult:
+        """Report that the send of ``decision_id`` was opened (idempotent)."""
+        window = self.cache.get(experiment_id).record.attribution_window_seconds
+        return self.store.record_open(experiment_id, decision_id, self.clock.now(), window)
+
+    def record_outcome(self, experiment_id: str, decision_id: str, reward: int) -> bool:
+        """Set an explicit 0/1 outcome; False if the same outcome was already stored."""
+        value = check_int(reward, "reward", "Outcome", low=0, high=1)
+        self.cache.get(experiment_id)  # 404 for an unknown experiment before the decision
+        return self.store.record_outcome(experiment_id, decision_id, value, self.clock.now())
+
+    # --- waves ----------------------------------------------------------------
+    def allocate(self, experiment_id: str, n_sends: int) -> WaveResult:
+        """Split a wave of ``n_sends`` over the active headlines and record it as pending."""
+        n = check_int(n_sends, "sends", "Allocation", low=1)
+        # A wave moves many sends at once, so it is worth a fresh posterior.
+        state = self.state(experiment_id, fresh=True)
+        record = state.record
+        if record.status not in _LIVE:
+            raise ConflictError(
+                f"Experiment {experiment_id} is {record.status.value}: "
+                "it makes no more allocations."
+            )
+        if record.status is ExperimentStatus.RUNNING:
+            split = allocate_wave(
+                n,
+                state.probabilities,
+                state.sends,
+                burn_in=record.burn_in_per_arm,
+                floor=record.floor,
+            )
+        else:
+            split = largest_remainder(n, state.probabilities)
+        arm_to_sends = {int(a): int(c) for a, c in zip(state.active, split, strict=True)}
+        wave = self.store.record_wave(experiment_id, arm_to_sends, self.clock.now())
+        state.sends += split
+        return self._wave_result(state, wave)
+
+    def get_wave(self, experiment_id: str, wave_id: str) -> WaveResult:
+        """A wave with its sends and opens per headline."""
+        wave = self.store.get_wave(experiment_id, wave_id)
+        return self._wave_result(self.cache.get(experiment_id), wave)
+
+    def record_wave_opens(
+        self, experiment_id: str, wave_id: str, totals: Mapping[int | str, int]
+    ) -> WaveResult:
+        """Raise the running totals of opens per headline (position or text) of a wave."""
+        state = self.cache.get(experiment_id)
+        by_text = {a.headline: a.arm for a in state.arms}
+        arm_to_total: dict[int, int] = {}
+        for key, total in totals.items():
+            arm = by_text.get(key) if isinstance(key, str) else key
+            if arm is None or not 0 <= arm < len(state.arms):
+                raise NotFoundError(f"Headline {key!r} not found in experiment {experiment_id}.")
+            arm_to_total[arm] = check_int(total, "opens", "WaveOpens", low=0)
+        wave = self.store.record_wave_opens(
+            experiment_id,
+            wave_id,
+            arm_to_total,
+            self.clock.now(),
+            state.record.attribution_window_seconds,
+        )
+        return self._wave_result(state, wave)
+
+    @staticmethod
+    def _wave_result(state: ExperimentState, wave: WaveRecord) -> WaveResult:
+        return WaveResult(wave, {arm: state.headline(arm) for arm in wave.arm_to_sends})
+
+    # --- report ---------------------------------------------------------------
+    def report(self, experiment_id: str, *, snapshot_limit: int = 1000) -> Report:
+        """Everything a campaign owner looks at, from freshly aggregated counts."""
+        state = self.state(experiment_id, fresh=True)
+        snapshots = self.store.list_snapshots(experiment_id, limit=snapshot_limit)
+        return build_report(state, snapshots, self.rng, now=self.clock.now())

@@ -1,0 +1,48 @@
+"""Waves: split the next N sends over the headlines; report their opens as running totals."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from headliner.service.deps import ContextDep
+from headliner.service.routes import ERRORS
+from headliner.service.schemas import AllocationCreate, WaveOpensCreate, WavePublic
+
+router = APIRouter(
+    prefix="/experiments/{experiment_id}/allocations", tags=["allocations"], responses=ERRORS
+)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_allocation(
+    experiment_id: str, body: AllocationCreate, context: ContextDep
+) -> WavePublic:
+    """Split a wave of ``sends`` by probability matching (burn-in and floor applied).
+
+    The sends are recorded as pending until their opens are reported or the
+    attribution window passes.
+    """
+    result = await context.run(context.service.allocate, experiment_id, body.sends)
+    context.metrics.wave_sends.inc(body.sends)
+    return WavePublic.of(result)
+
+
+@router.get("/{wave_id}")
+async def get_allocation(experiment_id: str, wave_id: str, context: ContextDep) -> WavePublic:
+    """A wave with its sends, counted opens and late opens per headline."""
+    return WavePublic.of(await context.run(context.service.get_wave, experiment_id, wave_id))
+
+
+@router.post("/{wave_id}/opens")
+async def record_wave_opens(
+    experiment_id: str, wave_id: str, body: WaveOpensCreate, context: ContextDep
+) -> WavePublic:
+    """Report running totals of opens per headline; a total never goes down.
+
+    Resending the same totals changes nothing, so a retry is safe. Increases
+    after the attribution window are stored as late opens.
+    """
+    result = await context.run(
+        context.service.record_wave_opens, experiment_id, wave_id, body.totals()
+    )
+    return WavePublic.of(result)

@@ -1,0 +1,464 @@
+"""Request (``*Create``) and response (``*Public``) models of the HTTP API.
+
+Field constraints here give malformed requests a 422 that names the field;
+the domain layer checks the same rules again for callers that skip HTTP
+(the CLI).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from headliner.core.stopping import StoppingRule
+from headliner.service.experiments import DecisionResult, WaveResult
+from headliner.service.reporting import Report
+from headliner.service.state import ExperimentState, stopping_from_mapping
+from headliner.storage.base import ApiKeyRecord, ArmRecord, ExperimentRecord, OpenResult, Snapshot
+
+Headline = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Reward = Annotated[int, Field(strict=True, ge=0, le=1, description="1 opened, 0 not opened")]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- experiments --------------------------------------------------------------
+class StoppingSettings(_Input):
+    """When to declare a winner automatically (see ``headliner.core.stopping.StoppingRule``)."""
+
+    enabled: bool = True
+    p_best_threshold: float | None = Field(default=0.95, ge=0.5, le=1.0)
+    value_remaining_threshold: float | None = Field(default=0.01, gt=0.0)
+    require: Literal["any", "all"] = "any"
+    min_settled_sends_per_arm: int = Field(default=100, ge=0)
+    n_draws: int = Field(default=10_000, ge=100, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _one_criterion(self) -> Self:
+        if self.p_best_threshold is None and self.value_remaining_threshold is None:
+            raise ValueError("set p_best_threshold or value_remaining_threshold (or both)")
+        return self
+
+    def rule(self) -> StoppingRule | None:
+        """The core rule, or None when automatic declaration is off."""
+        if not self.enabled:
+            return None
+        return StoppingRule(**self.model_dump(exclude={"enabled"}))
+
+    @classmethod
+    def from_rule(cls, rule: StoppingRule | None) -> StoppingSettings:
+        """Public form of a stored rule."""
+        if rule is None:
+            return cls(enabled=False)
+        return cls(
+            p_best_threshold=rule.p_best_threshold,
+            value_remaining_threshold=rule.value_remaining_threshold,
+            require=rule.require,
+            min_settled_sends_per_arm=rule.min_settled_sends_per_arm,
+            n_draws=rule.n_draws,
+        )
+
+
+class ExperimentCreate(_Input):
+    """A new experiment."""
+
+    name: str = Field(min_length=1, max_length=200, examples=["Spring sale"])
+    headlines: list[Headline] = Field(min_length=2, max_length=100)
+    policy: Literal["thompson", "uniform", "top_two", "top-two"] = "thompson"
+    leader_probability: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="top_two only: the leader's share of sends"
+    )
+    alpha_prior: float = Field(default=1.0, gt=0.0, le=1e6)
+    beta_prior: float = Field(default=1.0, gt=0.0, le=1e6)
+    attribution_window_seconds: float = Field(
+        default=72 * 3600.0,
+        gt=0.0,
+        le=366 * 86400.0,
+        description="A send without an open becomes a non-open once this has passed.",
+    )
+    burn_in_per_arm: int = Field(default=0, ge=0, le=10_000_000)
+    floor: float = Field(default=0.0, ge=0.0, lt=1.0, description="minimum share per headline")
+    winner_exploration: float = Field(default=0.0, ge=0.0, le=1.0)
+    stopping: StoppingSettings = Field(default_factory=StoppingSettings)
+
+    @field_validator("headlines")
+    @classmethod
+    def _distinct(cls, headlines: list[str]) -> list[str]:
+        if len(set(headlines)) != len(headlines):
+            raise ValueError("headlines must be distinct")
+        return headlines
+
+    @field_validator("floor")
+    @classmethod
+    def _floor_fits(cls, floor: float, info: ValidationInfo) -> float:
+        headlines = info.data.get("headlines")
+        if headlines and floor * len(headlines) > 1.0:
+            raise ValueError(f"floor x {len(headlines)} headlines must not exceed 1")
+        return floor
+
+
+class ArmPublic(BaseModel):
+    """A headline of an experiment."""
+
+    arm: int
+    headline: str
+    active: bool
+    created_at: float
+    retired_at: float | None
+
+    @classmethod
+    def of(cls, arm: ArmRecord) -> ArmPublic:
+        """From the stored record."""
+        return cls(
+            arm=arm.arm,
+            headline=arm.headline,
+            active=arm.active,
+            created_at=arm.created_at,
+            retired_at=arm.retired_at,
+        )
+
+
+class ExperimentSummary(BaseModel):
+    """An experiment in a list (stored status; ``GET`` one for the derived burn-in status)."""
+
+    id: str
+    name: str
+    status: str
+    policy: str
+    winner_arm: int | None
+    created_at: float
+    completed_at: float | None
+
+    @classmethod
+    def of(cls, record: ExperimentRecord) -> ExperimentSummary:
+        """From the stored record."""
+        return cls(
+            id=record.id,
+            name=record.name,
+            status=record.status.value,
+            policy=record.policy,
+            winner_arm=record.winner_arm,
+            created_at=record.created_at,
+            completed_at=record.completed_at,
+        )
+
+
+class ExperimentPublic(ExperimentSummary):
+    """An experiment with its settings and headlines; ``status`` may be ``burn_in``."""
+
+    policy_settings: dict[str, float]
+    alpha_prior: float
+    beta_prior: float
+    attribution_window_seconds: float
+    burn_in_per_arm: int
+    floor: float
+    winner_exploration: float
+    winner_headline: str | None
+    stopping: StoppingSettings
+    headlines: list[ArmPublic]
+
+    @classmethod
+    def of_state(cls, state: ExperimentState) -> ExperimentPublic:
+        """From a cached state (derived status)."""
+        return cls.of_record(state.record, state.arms, status=state.status)
+
+    @classmethod
+    def of_record(
+        cls, record: ExperimentRecord, arms: list[ArmRecord], *, status: str | None = None
+    ) -> ExperimentPublic:
+        """From a stored record and its arms."""
+        winner = record.winner_arm
+        return cls(
+            **ExperimentSummary.of(record).model_dump(exclude={"status"}),
+            status=status or record.status.value,
+            policy_settings=dict(record.policy_settings),
+            alpha_prior=record.alpha_prior,
+            beta_prior=record.beta_prior,
+            attribution_window_seconds=record.attribution_window_seconds,
+            burn_in_per_arm=record.burn_in_per_arm,
+            floor=record.floor,
+            winner_exploration=record.winner_exploration,
+            winner_headline=None if winner is None else arms[winner].headline,
+            stopping=StoppingSettings.from_rule(stopping_from_mapping(record.stopping)),
+            headlines=[ArmPublic.of(a) for a in arms],
+        )
+
+
+class ExperimentComplete(_Input):
+    """End an experiment by hand, naming the winner by position or by text."""
+
+    winner_arm: int | None = Field(default=None, ge=0)
+    winner_headline: Headline | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.winner_arm is None) == (self.winner_headline is None):
+            raise ValueError("give exactly one of winner_arm and winner_headline")
+        return self
+
+    @property
+    def winner(self) -> int | str:
+        """The named winner."""
+        return self.winner_arm if self.winner_arm is not None else str(self.winner_headline)
+
+
+class ArmCreate(_Input):
+    """A headline to add to a running experiment."""
+
+    headline: Headline
+
+
+# --- decisions and outcomes -----------------------------------------------------
+class DecisionCreate(_Input):
+    """Optional details of a per-send decision request."""
+
+    recipient_id: str | None = Field(default=None, min_length=1, max_length=256)
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="A retried request with the same key returns the same decision "
+        "(the Idempotency-Key header does the same).",
+    )
+
+
+class DecisionPublic(BaseModel):
+    """The headline to send, and the probability the policy had of choosing it."""
+
+    decision_id: str
+    experiment_id: str
+    arm: int
+    headline: str
+    propensity: float
+    recipient_id: str | None
+    created_at: float
+    replayed: bool = Field(description="True when an idempotency key returned a stored decision")
+
+    @staticmethod
+    def payload(result: DecisionResult) -> dict[str, object]:
+        """The response body as a plain dict (the hot path skips model validation)."""
+        d = result.decision
+        return {
+            "decision_id": d.id,
+            "experiment_id": d.experiment_id,
+            "arm": d.arm,
+            "headline": result.headline,
+            "propensity": d.propensity,
+            "recipient_id": d.recipient_id,
+            "created_at": d.created_at,
+            "replayed": result.replayed,
+        }
+
+
+class OpenPublic(BaseModel):
+    """What happened to a reported open: counted, duplicate (nothing changed) or late."""
+
+    decision_id: str
+    result: OpenResult
+    counted: bool
+
+
+class OutcomeCreate(_Input):
+    """An explicit outcome for the seed's immediate-feedback model."""
+
+    reward: Reward
+
+
+class OutcomePublic(BaseModel):
+    """``recorded`` is False when the same outcome was already stored."""
+
+    decision_id: str
+    reward: int
+    recorded: bool
+
+
+# --- waves --------------------------------------------------------------------
+class AllocationCreate(_Input):
+    """A wave to split over the headlines."""
+
+    sends: int = Field(strict=True, ge=1, le=100_000_000, examples=[50_000])
+
+
+class WaveArmPublic(BaseModel):
+    """One headline's part of a wave."""
+
+    arm: int
+    headline: str
+    sends: int
+    opens: int
+    late_opens: int
+
+
+class WavePublic(BaseModel):
+    """A wave: its id and sends (and opens so far) per headline."""
+
+    wave_id: str
+    experiment_id: str
+    created_at: float
+    sends: int
+    allocation: list[WaveArmPublic]
+
+    @classmethod
+    def of(cls, result: WaveResult) -> WavePublic:
+        """From the domain result."""
+        wave = result.wave
+        return cls(
+            wave_id=wave.id,
+            experiment_id=wave.experiment_id,
+            created_at=wave.created_at,
+            sends=sum(wave.arm_to_sends.values()),
+            allocation=[
+                WaveArmPublic(
+                    arm=arm,
+                    headline=result.headlines[arm],
+                    sends=sends,
+                    opens=wave.arm_to_opens.get(arm, 0),
+                    late_opens=wave.arm_to_late_opens.get(arm, 0),
+                )
+                for arm, sends in sorted(wave.arm_to_sends.items())
+            ],
+        )
+
+
+class WaveOpenTotal(_Input):
+    """Running total of opens of one headline in a wave (by position or text)."""
+
+    arm: int | None = Field(default=None, ge=0)
+    headline: Headline | None = None
+    opens: int = Field(strict=True, ge=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.arm is None) == (self.headline is None):
+            raise ValueError("give exactly one of arm and headline")
+        return self
+
+
+class WaveOpensCreate(_Input):
+    """Running totals of opens per headline; totals never go down (resending is harmless)."""
+
+    opens: list[WaveOpenTotal] = Field(min_length=1, max_length=1000)
+
+    def totals(self) -> dict[int | str, int]:
+        """Headline (position or text) to running total."""
+        out: dict[int | str, int] = {}
+        for item in self.opens:
+            key: int | str = item.arm if item.arm is not None else str(item.headline)
+            out[key] = item.opens
+        return out
+
+
+# --- report -------------------------------------------------------------------
+class ArmReportPublic(BaseModel):
+    """One headline's line of the report; ``matured`` = settled sends."""
+
+    arm: int
+    headline: str
+    active: bool
+    sends: int
+    opens: int
+    non_opens: int
+    matured: int
+    pending: int
+    late_opens: int
+    observed_rate: float | None
+    posterior_mean: float
+    credible_interval: tuple[float, float]
+    p_best: float | None
+    expected_loss: float | None
+    allocation: float | None
+
+
+class SnapshotPublic(BaseModel):
+    """P(best) and allocation share per headline position at one moment."""
+
+    at: float
+    p_best: dict[int, float]
+    allocation: dict[int, float]
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> SnapshotPublic:
+        """From the stored snapshot."""
+        return cls(
+            at=snapshot.at,
+            p_best=dict(snapshot.arm_to_p_best),
+            allocation=dict(snapshot.arm_to_allocation),
+        )
+
+
+class ReportPublic(BaseModel):
+    """The experiment report."""
+
+    experiment_id: str
+    name: str
+    status: str
+    generated_at: float
+    winner_arm: int | None
+    winner_headline: str | None
+    champion_arm: int
+    value_remaining: float
+    stopping: StoppingSettings
+    arms: list[ArmReportPublic]
+    snapshots: list[SnapshotPublic]
+
+    @classmethod
+    def of(cls, report: Report) -> ReportPublic:
+        """From the domain report."""
+        record = report.experiment
+        winner = record.winner_arm
+        return cls(
+            experiment_id=record.id,
+            name=record.name,
+            status=report.status,
+            generated_at=report.generated_at,
+            winner_arm=winner,
+            winner_headline=None if winner is None else report.arms[winner].headline,
+            champion_arm=report.champion,
+            value_remaining=report.value_remaining,
+            stopping=StoppingSettings.from_rule(report.stopping),
+            arms=[ArmReportPublic(**vars(a)) for a in report.arms],
+            snapshots=[SnapshotPublic.of(s) for s in report.snapshots],
+        )
+
+
+# --- ops ----------------------------------------------------------------------
+class HealthPublic(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"] = "ok"
+
+
+class ErrorPublic(BaseModel):
+    """Every error response: one human-readable reason."""
+
+    detail: str
+
+
+class ApiKeyPublic(BaseModel):
+    """A stored key (never its secret)."""
+
+    id: str
+    name: str
+    created_at: float
+    revoked_at: float | None
+
+    @classmethod
+    def of(cls, record: ApiKeyRecord) -> ApiKeyPublic:
+        """From the stored record."""
+        return cls(
+            id=record.id,
+            name=record.name,
+            created_at=record.created_at,
+            revoked_at=record.revoked_at,
+        )

@@ -1,0 +1,129 @@
+"""Service configuration: defaults, an optional YAML file, ``.env``, ``HEADLINER_*`` variables.
+
+Precedence, highest first:
+
+1. keyword arguments to :class:`Settings` (tests build their settings this way);
+2. ``HEADLINER_*`` environment variables;
+3. the ``.env`` file in the working directory (``_env_file=None`` skips it);
+4. the YAML file named by ``HEADLINER_CONFIG`` (keys are the field names,
+   without the prefix);
+5. the defaults below.
+
+Environment beats the YAML file so that an operator can override one value of
+a shared file without editing it. Nothing is read at import time:
+:func:`get_settings` builds (and caches) the settings on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+CONFIG_ENV = "HEADLINER_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Settings of the decision service and of the CLI commands that talk to its store.
+
+    Parameters
+    ----------
+    database_url : str, default="sqlite:///headliner.db"
+        SQLAlchemy URL of the store (SQLite file, or ``postgresql+psycopg://…``).
+    host : str, default="127.0.0.1"
+    port : int, default=8000
+    workers : int, default=1
+        Worker processes of ``headliner serve``.
+    posterior_refresh_seconds : float, default=1.0
+        Decisions use a cached posterior and cached selection probabilities
+        per experiment, refreshed at most this often (0 = on every request).
+        Thompson Sampling tolerates a slightly stale posterior, and the
+        aggregate query must not run per request.
+    snapshot_interval_seconds : float, default=60.0
+        At most one P(best)/allocation snapshot per experiment and process per interval.
+    max_body_bytes : int, default=65536
+        Larger request bodies get 413.
+    api_key_cache_seconds : float, default=5.0
+        How long a key lookup is reused: a revocation takes effect within this time.
+    upgrade_on_start : bool, default=True
+        Apply migrations when the app starts (``serve --workers N`` applies them once itself).
+    log_level : {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}, default="INFO"
+        INFO logs one JSON line per request.
+    seed : int or None, default=None
+        Seed of the decision generator; None draws it from OS entropy (production).
+    store_calls_in_threadpool : bool or None, default=None
+        Run store calls in the thread pool instead of on the event loop; None
+        picks by database (threads for PostgreSQL, inline for SQLite; see
+        :class:`headliner.service.deps.Runner`).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEADLINER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    database_url: str = Field(default="sqlite:///headliner.db", min_length=1)
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    posterior_refresh_seconds: float = Field(default=1.0, ge=0.0)
+    snapshot_interval_seconds: float = Field(default=60.0, ge=0.0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    api_key_cache_seconds: float = Field(default=5.0, ge=0.0)
+    upgrade_on_start: bool = True
+    log_level: LogLevel = "INFO"
+    seed: int | None = Field(default=None, ge=0)
+    store_calls_in_threadpool: bool | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Insert the YAML file (``HEADLINER_CONFIG``) below ``.env`` and above the defaults."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                # A named but missing file is a mistake worth failing on, not a silent default.
+                raise FileNotFoundError(f"{CONFIG_ENV} names {config_file!r}, which is not a file")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        sources.append(file_secret_settings)
+        return tuple(sources)
+
+    @property
+    def uses_threadpool(self) -> bool:
+        """Whether routes hand store calls to the thread pool."""
+        if self.store_calls_in_threadpool is not None:
+            return self.store_calls_in_threadpool
+        return self.database_url.startswith("postgresql")
+
+    @property
+    def is_sql(self) -> bool:
+        """Whether the store is a SQL database (migrations apply)."""
+        return self.database_url.startswith(("sqlite", "postgresql"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, built on first use (``get_settings.cache_clear()`` rebuilds)."""
+    return Settings()

@@ -11,11 +11,10 @@ at the boundary.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from headliner.core.errors import ConflictError, NotFoundError
+from headliner.storage import _common as common
 from headliner.storage.base import (
     ApiKeyRecord,
     ArmCounts,
@@ -30,11 +29,6 @@ from headliner.storage.base import (
 )
 
 __all__ = ["InMemoryStore"]
-
-
-def new_id() -> str:
-    """A fresh random identifier (32 hex digits), shared by both stores."""
-    return uuid.uuid4().hex
 
 
 @dataclass
@@ -97,54 +91,37 @@ class InMemoryStore:
         try:
             return self._experiments[experiment_id]
         except KeyError:
-            raise NotFoundError(f"Experiment {experiment_id!r} not found.") from None
+            raise common.experiment_not_found(experiment_id) from None
 
     @staticmethod
     def _arm(exp: _Experiment, arm: int) -> ArmRecord:
         if not 0 <= arm < len(exp.arms):
-            raise NotFoundError(f"Arm {arm} not found in experiment {exp.record.id!r}.")
+            raise common.arm_not_found(exp.record.id, arm)
         return exp.arms[arm]
 
     def _decision_of(self, experiment_id: str, decision_id: str) -> DecisionRecord:
         try:
             decision = self._decisions[decision_id]
         except KeyError:
-            raise NotFoundError(f"Decision {decision_id!r} not found.") from None
+            raise common.decision_not_found(decision_id) from None
         if decision.experiment_id != experiment_id:
-            raise ConflictError(
-                f"Decision {decision_id!r} belongs to another experiment, not {experiment_id!r}."
-            )
+            raise common.foreign_decision(experiment_id, decision_id)
         return decision
 
     def _wave_of(self, experiment_id: str, wave_id: str) -> _Wave:
         wave = self._waves.get(wave_id)
         if wave is None or wave.experiment_id != experiment_id:
-            raise NotFoundError(f"Wave {wave_id!r} not found in experiment {experiment_id!r}.")
+            raise common.wave_not_found(experiment_id, wave_id)
         return wave
 
     # --- experiments and arms -------------------------------------------------
     def create_experiment(self, spec: ExperimentSpec, now: float) -> ExperimentRecord:
         """Store a new RUNNING experiment and its headlines as arms 0..K-1."""
-        if len(set(spec.headlines)) != len(spec.headlines):
-            raise ConflictError("Headlines of an experiment must be distinct.")
-        record = ExperimentRecord(
-            id=new_id(),
-            name=spec.name,
-            status=ExperimentStatus.RUNNING,
-            policy=spec.policy,
-            policy_settings=dict(spec.policy_settings),
-            alpha_prior=spec.alpha_prior,
-            beta_prior=spec.beta_prior,
-            attribution_window_seconds=spec.attribution_window_seconds,
-            burn_in_per_arm=spec.burn_in_per_arm,
-            floor=spec.floor,
-            winner_exploration=spec.winner_exploration,
-            stopping=dict(spec.stopping),
-            winner_arm=None,
-            created_at=now,
-            completed_at=None,
-        )
-        arms = [ArmRecord(record.id, i, h, now, None) for i, h in enumerate(spec.headlines)]
+        record = common.new_experiment(spec, now)
+        arms = [
+            ArmRecord(record.id, i, h, record.created_at, None)
+            for i, h in enumerate(spec.headlines)
+        ]
         with self._lock:
             self._experiments[record.id] = _Experiment(record=record, arms=arms)
         return record
@@ -179,12 +156,12 @@ class InMemoryStore:
                 self._arm(exp, winner_arm)
             current = exp.record.status
             if current not in allowed_from:
-                raise ConflictError(status_conflict(experiment_id, current, status))
+                raise common.status_conflict(experiment_id, current, status)
             exp.record = replace(
                 exp.record,
                 status=status,
                 winner_arm=exp.record.winner_arm if winner_arm is None else winner_arm,
-                completed_at=now
+                completed_at=float(now)
                 if status is ExperimentStatus.COMPLETED
                 else exp.record.completed_at,
             )
@@ -200,10 +177,8 @@ class InMemoryStore:
         with self._lock:
             exp = self._experiment(experiment_id)
             if any(a.headline == headline for a in exp.arms):
-                raise ConflictError(
-                    f"Headline {headline!r} already exists in experiment {experiment_id!r}."
-                )
-            arm = ArmRecord(experiment_id, len(exp.arms), headline, now, None)
+                raise common.headline_exists(experiment_id, headline)
+            arm = ArmRecord(experiment_id, len(exp.arms), headline, float(now), None)
             exp.arms.append(arm)
             return arm
 
@@ -215,10 +190,8 @@ class InMemoryStore:
             if not record.active:
                 return record
             if sum(a.active for a in exp.arms) <= 1:
-                raise ConflictError(
-                    f"Arm {arm} is the last active arm of experiment {experiment_id!r}."
-                )
-            exp.arms[arm] = replace(record, retired_at=now)
+                raise common.last_active_arm(experiment_id, arm)
+            exp.arms[arm] = replace(record, retired_at=float(now))
             return exp.arms[arm]
 
     # --- per-send decisions ---------------------------------------------------
@@ -238,17 +211,8 @@ class InMemoryStore:
             if idempotency_key is not None and idempotency_key in exp.idempotency_keys:
                 return self._decisions[exp.idempotency_keys[idempotency_key]], False
             self._arm(exp, arm)
-            decision = DecisionRecord(
-                id=new_id(),
-                experiment_id=experiment_id,
-                arm=arm,
-                propensity=propensity,
-                recipient_id=recipient_id,
-                idempotency_key=idempotency_key,
-                created_at=now,
-                outcome=None,
-                opened_at=None,
-                late=False,
+            decision = common.new_decision(
+                experiment_id, arm, propensity, now, recipient_id, idempotency_key
             )
             self._decisions[decision.id] = decision
             exp.decision_ids.append(decision.id)
@@ -262,7 +226,7 @@ class InMemoryStore:
             try:
                 return self._decisions[decision_id]
             except KeyError:
-                raise NotFoundError(f"Decision {decision_id!r} not found.") from None
+                raise common.decision_not_found(decision_id) from None
 
     def record_open(
         self, experiment_id: str, decision_id: str, now: float, window_seconds: float
@@ -276,7 +240,7 @@ class InMemoryStore:
             self._decisions[decision_id] = replace(
                 decision,
                 outcome=1 if in_window else None,
-                opened_at=now,
+                opened_at=float(now),
                 late=not in_window,
             )
             return OpenResult.COUNTED if in_window else OpenResult.LATE
@@ -291,9 +255,7 @@ class InMemoryStore:
             # A reported open (counted or late) is an outcome of 1 already.
             stored = decision.outcome if decision.outcome is not None else 1
             if stored != reward:
-                raise ConflictError(
-                    f"Decision {decision_id!r} already has outcome {stored}; got {reward}."
-                )
+                raise common.outcome_conflict(decision_id, stored, reward)
             return False
 
     # --- waves ----------------------------------------------------------------
@@ -305,14 +267,14 @@ class InMemoryStore:
             exp = self._experiment(experiment_id)
             for arm in arm_to_sends:
                 self._arm(exp, arm)
-            sends = {int(arm): int(n) for arm, n in sorted(arm_to_sends.items())}
+            record = common.new_wave(experiment_id, arm_to_sends, now)
             wave = _Wave(
-                id=new_id(),
+                id=record.id,
                 experiment_id=experiment_id,
-                created_at=now,
-                arm_to_sends=sends,
-                arm_to_opens=dict.fromkeys(sends, 0),
-                arm_to_late_opens=dict.fromkeys(sends, 0),
+                created_at=record.created_at,
+                arm_to_sends=dict(record.arm_to_sends),
+                arm_to_opens=dict(record.arm_to_opens),
+                arm_to_late_opens=dict(record.arm_to_late_opens),
             )
             self._waves[wave.id] = wave
             exp.wave_ids.append(wave.id)
@@ -334,7 +296,7 @@ class InMemoryStore:
         """Raise each arm's running total of opens for the wave (idempotent)."""
         with self._lock:
             wave = self._wave_of(experiment_id, wave_id)
-            check_wave_totals(wave.id, wave.arm_to_sends, arm_to_total_opens)
+            common.check_wave_totals(wave.id, wave.arm_to_sends, arm_to_total_opens)
             in_window = wave.created_at >= now - window_seconds
             for arm, total in arm_to_total_opens.items():
                 if total <= 0:
@@ -399,8 +361,10 @@ class InMemoryStore:
         """Store a key by the hash of its secret; ConflictError if the hash exists."""
         with self._lock:
             if secret_hash in self._key_hashes:
-                raise ConflictError("An API key with this secret already exists.")
-            key = ApiKeyRecord(id=new_id(), name=name, created_at=now, revoked_at=None)
+                raise common.api_key_exists()
+            key = ApiKeyRecord(
+                id=common.new_id(), name=name, created_at=float(now), revoked_at=None
+            )
             self._keys[key.id] = key
             self._key_hashes[secret_hash] = key.id
             return key
@@ -417,9 +381,9 @@ class InMemoryStore:
             try:
                 key = self._keys[key_id]
             except KeyError:
-                raise NotFoundError(f"API key {key_id!r} not found.") from None
+                raise common.api_key_not_found(key_id) from None
             if key.revoked_at is None:
-                key = self._keys[key_id] = replace(key, revoked_at=now)
+                key = self._keys[key_id] = replace(key, revoked_at=float(now))
             return key
 
     def list_api_keys(self) -> list[ApiKeyRecord]:
@@ -439,23 +403,3 @@ class InMemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def check_wave_totals(
-    wave_id: str, arm_to_sends: Mapping[int, int], arm_to_total_opens: Mapping[int, int]
-) -> None:
-    """ConflictError if a reported total exceeds the arm's sends in the wave.
-
-    Shared by both stores so that the message and the check are the same.
-    """
-    for arm, total in arm_to_total_opens.items():
-        sends = arm_to_sends.get(arm, 0)
-        if total > sends:
-            raise ConflictError(
-                f"Wave {wave_id!r}: {total} opens reported for arm {arm}, which had {sends} sends."
-            )
-
-
-def status_conflict(experiment_id: str, current: ExperimentStatus, status: ExperimentStatus) -> str:
-    """The ConflictError message of a refused status change (shared by both stores)."""
-    return f"Experiment {experiment_id!r} is {current.value}; cannot move it to {status.value}."

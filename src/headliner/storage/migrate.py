@@ -20,7 +20,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from headliner.storage.sql import make_engine, write_engine
+from headliner.storage.engine import make_engine, write_engine
 
 __all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
 

@@ -13,8 +13,8 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from headliner.storage.engine import make_engine, write_engine
 from headliner.storage.schema import metadata
-from headliner.storage.sql import make_engine, write_engine
 
 
 def run_on(connection: Connection) -> None:

@@ -1,0 +1,146 @@
+"""What both stores share: new records, id generation and error messages.
+
+Keeping them here makes the in-memory and the SQL store build the same
+records and raise the same messages, which the contract tests compare.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+from headliner.core.errors import ConflictError, NotFoundError
+from headliner.storage.base import (
+    DecisionRecord,
+    ExperimentRecord,
+    ExperimentSpec,
+    ExperimentStatus,
+    WaveRecord,
+)
+
+
+def new_id() -> str:
+    """A fresh random identifier (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def new_experiment(spec: ExperimentSpec, now: float) -> ExperimentRecord:
+    """The RUNNING record of a new experiment; ConflictError for repeated headlines."""
+    if len(set(spec.headlines)) != len(spec.headlines):
+        raise ConflictError("Headlines of an experiment must be distinct.")
+    return ExperimentRecord(
+        id=new_id(),
+        name=spec.name,
+        status=ExperimentStatus.RUNNING,
+        policy=spec.policy,
+        policy_settings=dict(spec.policy_settings),
+        alpha_prior=float(spec.alpha_prior),
+        beta_prior=float(spec.beta_prior),
+        attribution_window_seconds=float(spec.attribution_window_seconds),
+        burn_in_per_arm=int(spec.burn_in_per_arm),
+        floor=float(spec.floor),
+        winner_exploration=float(spec.winner_exploration),
+        stopping=dict(spec.stopping),
+        winner_arm=None,
+        created_at=float(now),
+        completed_at=None,
+    )
+
+
+def new_decision(
+    experiment_id: str,
+    arm: int,
+    propensity: float,
+    now: float,
+    recipient_id: str | None,
+    idempotency_key: str | None,
+) -> DecisionRecord:
+    """A new decision, pending (no outcome, no open)."""
+    return DecisionRecord(
+        id=new_id(),
+        experiment_id=experiment_id,
+        arm=arm,
+        propensity=float(propensity),
+        recipient_id=recipient_id,
+        idempotency_key=idempotency_key,
+        created_at=float(now),
+        outcome=None,
+        opened_at=None,
+        late=False,
+    )
+
+
+def new_wave(experiment_id: str, arm_to_sends: Mapping[int, int], now: float) -> WaveRecord:
+    """A new wave, all of its sends pending, arms in position order."""
+    sends = {int(arm): int(n) for arm, n in sorted(arm_to_sends.items())}
+    return WaveRecord(
+        id=new_id(),
+        experiment_id=experiment_id,
+        created_at=float(now),
+        arm_to_sends=sends,
+        arm_to_opens=dict.fromkeys(sends, 0),
+        arm_to_late_opens=dict.fromkeys(sends, 0),
+    )
+
+
+def check_wave_totals(
+    wave_id: str, arm_to_sends: Mapping[int, int], arm_to_total_opens: Mapping[int, int]
+) -> None:
+    """ConflictError if a reported total exceeds the arm's sends in the wave."""
+    for arm, total in sorted(arm_to_total_opens.items()):
+        sends = arm_to_sends.get(arm, 0)
+        if total > sends:
+            raise ConflictError(
+                f"Wave {wave_id!r}: {total} opens reported for arm {arm}, which had {sends} sends."
+            )
+
+
+# --- errors -----------------------------------------------------------------------
+def experiment_not_found(experiment_id: str) -> NotFoundError:
+    return NotFoundError(f"Experiment {experiment_id!r} not found.")
+
+
+def arm_not_found(experiment_id: str, arm: int) -> NotFoundError:
+    return NotFoundError(f"Arm {arm} not found in experiment {experiment_id!r}.")
+
+
+def decision_not_found(decision_id: str) -> NotFoundError:
+    return NotFoundError(f"Decision {decision_id!r} not found.")
+
+
+def wave_not_found(experiment_id: str, wave_id: str) -> NotFoundError:
+    return NotFoundError(f"Wave {wave_id!r} not found in experiment {experiment_id!r}.")
+
+
+def api_key_not_found(key_id: str) -> NotFoundError:
+    return NotFoundError(f"API key {key_id!r} not found.")
+
+
+def foreign_decision(experiment_id: str, decision_id: str) -> ConflictError:
+    return ConflictError(
+        f"Decision {decision_id!r} belongs to another experiment, not {experiment_id!r}."
+    )
+
+
+def status_conflict(
+    experiment_id: str, current: ExperimentStatus, status: ExperimentStatus
+) -> ConflictError:
+    return ConflictError(
+        f"Experiment {experiment_id!r} is {current.value}; cannot move it to {status.value}."
+    )
+
+
+def headline_exists(experiment_id: str, headline: str) -> ConflictError:
+    return ConflictError(f"Headline {headline!r} already exists in experiment {experiment_id!r}.")
+
+
+def last_active_arm(experiment_id: str, arm: int) -> ConflictError:
+    return ConflictError(f"Arm {arm} is the last active arm of experiment {experiment_id!r}.")
+
+
+def outcome_conflict(decision_id: str, stored: int, reward: int) -> ConflictError:
+    return ConflictError(f"Decision {decision_id!r} already has outcome {stored}; got {reward}.")
+
+
+def api_key_exists() -> ConflictError:
+    return ConflictError("An API key with this secret already exists.")

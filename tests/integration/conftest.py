@@ -1,0 +1,225 @@
+"""Fixtures shared by the integration tests.
+
+Each section belongs to the layer named in its banner; add new sections rather
+than editing another layer's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from headliner.storage.base import Store
+from headliner.storage.engine import normalize_url
+from headliner.storage.memory import InMemoryStore
+from headliner.storage.migrate import upgrade
+from headliner.storage.schema import metadata
+from headliner.storage.sql import SqlStore
+
+# =====================================================================================
+# Storage fixtures (owner: storage)
+#
+#   sqlite_url        function  a fresh, migrated SQLite file (copied from a template)
+#   postgres_database session   a fresh, migrated PostgreSQL database, dropped at the end
+#   postgres_url      function  postgres_database, emptied before the test
+#   postgres_admin    session   AUTOCOMMIT engine on the configured server database
+#   unmigrated_url    function  parametrized: a fresh database without schema
+#   database_url      function  parametrized: sqlite, postgresql
+#   store             function  parametrized: memory, sqlite, postgresql (closed after)
+#
+# PostgreSQL comes from HEADLINER_TEST_POSTGRES_URL (default below). Unreachable:
+# the tests skip with a how-to, except under CI=true, where they fail.
+# =====================================================================================
+
+POSTGRES_URL_ENV = "HEADLINER_TEST_POSTGRES_URL"
+DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def running_in_ci() -> bool:
+    """Whether CI is set to a true value: PostgreSQL tests must run, never skip."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def postgres_server_url() -> sa.URL:
+    """The server/database the tests connect to for administration."""
+    return normalize_url(os.environ.get(POSTGRES_URL_ENV, DEFAULT_TEST_POSTGRES_URL))
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[sa.Engine]:
+    """An AUTOCOMMIT engine on the configured database (CREATE/DROP DATABASE need it)."""
+    server = postgres_server_url()
+    engine = sa.create_engine(
+        server,
+        isolation_level="AUTOCOMMIT",
+        poolclass=NullPool,
+        connect_args={"connect_timeout": 5},
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        where = server.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        message = (
+            f"PostgreSQL not reachable at {where}; start it or set {POSTGRES_URL_ENV} ({reason})"
+        )
+        if running_in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield engine
+    engine.dispose()
+
+
+def create_postgres_database(admin: sa.Engine, prefix: str = "headliner_test") -> sa.URL:
+    """Create an empty database with a random name; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    return admin.url.set(database=name)
+
+
+def drop_postgres_database(admin: sa.Engine, url: sa.URL) -> None:
+    """Drop a database made by :func:`create_postgres_database`, closing its sessions."""
+    with admin.connect() as conn:
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": url.database},
+        )
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}"'))
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_admin: sa.Engine) -> Iterator[str]:
+    """A fresh database migrated to head for this session; dropped at the end."""
+    url = create_postgres_database(postgres_admin)
+    try:
+        rendered = url.render_as_string(hide_password=False)
+        upgrade(rendered)
+        yield rendered
+    finally:
+        drop_postgres_database(postgres_admin, url)
+
+
+def empty_database(url: str) -> None:
+    """Delete every row, keeping the schema (children first, for foreign keys)."""
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def unmigrated_postgres_url(postgres_admin: sa.Engine) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (no schema) for this test only."""
+    url = create_postgres_database(postgres_admin, prefix="headliner_test_bare")
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        drop_postgres_database(postgres_admin, url)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database without any schema, once per SQL backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bare.db'}"
+    url: str = request.getfixturevalue("unmigrated_postgres_url")
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """The session's PostgreSQL database, emptied so the test starts from nothing."""
+    empty_database(postgres_database)
+    return postgres_database
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Migrating once and copying the file is ~100x faster than upgrading per test;
+    # upgrade() closes its engine, so the WAL is checkpointed into the one file.
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(_sqlite_template: Path, tmp_path: Path) -> str:
+    """A fresh SQLite file at the latest migration, in the test's tmp_path."""
+    path = tmp_path / "headliner.db"
+    shutil.copyfile(_sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database URL, once per SQL backend."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+StoreFactory = Callable[[], Store]
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("memory", id="memory"),
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def store_factory(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
+    """Opens stores on one shared, empty backend (memory: one shared instance)."""
+    opened: list[Store] = []
+    if request.param == "memory":
+        shared = InMemoryStore()
+
+        def factory() -> Store:
+            return shared
+    else:
+        url: str = request.getfixturevalue(
+            "sqlite_url" if request.param == "sqlite" else "postgres_url"
+        )
+
+        def factory() -> Store:
+            opened.append(SqlStore(url))
+            return opened[-1]
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(store_factory: StoreFactory) -> Store:
+    """An empty store of each implementation: memory, sqlite, postgresql."""
+    return store_factory()
+
+
+# ============================== end of storage fixtures ==============================

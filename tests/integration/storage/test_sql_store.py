@@ -1,0 +1,108 @@
+"""What only the SQL store has: engine settings, URLs, several processes on one file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from headliner.storage.base import ExperimentSpec
+from headliner.storage.engine import make_engine, write_engine
+from headliner.storage.memory import InMemoryStore
+from headliner.storage.sql import SqlStore, open_store
+
+
+def test_sqlite_connections_use_wal_and_a_busy_timeout(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            pragmas = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
+    finally:
+        engine.dispose()
+    # synchronous 1 is NORMAL
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 1,
+        "foreign_keys": 1,
+        "busy_timeout": 30_000,
+    }
+
+
+def test_sqlite_writes_begin_immediate(sqlite_url: str) -> None:
+    """A write transaction holds the write lock from BEGIN: a second writer must wait."""
+    engine = make_engine(sqlite_url)
+    try:
+        with write_engine(engine).begin():
+            other = sa.create_engine(sqlite_url, connect_args={"timeout": 0})
+            try:
+                with (
+                    other.connect() as conn,
+                    pytest.raises(sa.exc.OperationalError, match="locked"),
+                ):
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+            finally:
+                other.dispose()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [("memory://", InMemoryStore), (" memory:// ", InMemoryStore)],
+    ids=["memory", "memory-padded"],
+)
+def test_open_store_memory(url: str, kind: type) -> None:
+    store = open_store(url)
+    assert isinstance(store, kind)
+    store.close()
+
+
+def test_open_store_sql(database_url: str) -> None:
+    store = open_store(database_url)
+    try:
+        assert isinstance(store, SqlStore)
+        store.ping()
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_sqlite_writers_in_several_processes_are_exact(sqlite_url: str) -> None:
+    """Two processes decide and open on one SQLite file at once: nothing lost, no 'locked'."""
+    store = SqlStore(sqlite_url)
+    try:
+        exp = store.create_experiment(ExperimentSpec("multi", ["A", "B"]), 0.0).id
+    finally:
+        store.close()
+    script = (
+        "import sys\n"
+        "from headliner.storage.sql import SqlStore\n"
+        "store = SqlStore(sys.argv[1])\n"
+        "for i in range(300):\n"
+        "    decision, _ = store.record_decision(sys.argv[2], 0, 0.5, float(i))\n"
+        "    store.record_open(sys.argv[2], decision.id, i + 1.0, 3600.0)\n"
+        "store.close()\n"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, sqlite_url, exp],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+    store = SqlStore(sqlite_url)
+    try:
+        hot = store.arm_counts(exp, 400.0, 3600.0)[0]
+    finally:
+        store.close()
+    assert (hot.sends, hot.opens) == (600, 600)

@@ -1,0 +1,397 @@
+"""The Store contract, run over every implementation (memory, sqlite, postgresql).
+
+One suite, many stores (as MABWiser runs one suite over every policy): a store
+passes when it keeps every promise of :mod:`headliner.storage.base`. The
+delayed-feedback counting rule has its own module, test_store_counting.py, and
+races have test_store_concurrency.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from headliner.core.errors import ConflictError, NotFoundError
+from headliner.storage.base import (
+    ArmRecord,
+    ExperimentRecord,
+    ExperimentSpec,
+    ExperimentStatus,
+    OpenResult,
+    Snapshot,
+    Store,
+)
+
+HEADLINES = ["48 Hours Only: Save 25%", "Your Exclusive Spring Offer Is Here", "Ending Tonight"]
+WINDOW = 60.0
+T0 = 1_700_000_000.0
+RUNNING = frozenset({ExperimentStatus.RUNNING})
+UNKNOWN = "0" * 32
+
+
+def make_experiment(
+    store: Store, now: float = T0, headlines: list[str] | None = None
+) -> ExperimentRecord:
+    spec = ExperimentSpec(name="spring", headlines=HEADLINES if headlines is None else headlines)
+    return store.create_experiment(spec, now)
+
+
+# --- experiments -----------------------------------------------------------------------
+def test_create_experiment_stores_the_spec_as_running(store: Store) -> None:
+    spec = ExperimentSpec(
+        name="spring",
+        headlines=HEADLINES,
+        policy="top_two",
+        policy_settings={"beta": 0.5},
+        alpha_prior=2.0,
+        beta_prior=3.0,
+        attribution_window_seconds=3600.0,
+        burn_in_per_arm=100,
+        floor=0.01,
+        winner_exploration=0.05,
+        stopping={"p_best_threshold": 0.95, "min_settled_per_arm": 200},
+    )
+    exp = store.create_experiment(spec, T0)
+
+    assert exp.status is ExperimentStatus.RUNNING
+    assert (exp.name, exp.policy, dict(exp.policy_settings)) == ("spring", "top_two", {"beta": 0.5})
+    assert (exp.alpha_prior, exp.beta_prior, exp.attribution_window_seconds) == (2.0, 3.0, 3600.0)
+    assert (exp.burn_in_per_arm, exp.floor, exp.winner_exploration) == (100, 0.01, 0.05)
+    assert dict(exp.stopping) == {"p_best_threshold": 0.95, "min_settled_per_arm": 200}
+    assert (exp.winner_arm, exp.created_at, exp.completed_at) == (None, T0, None)
+    assert store.get_experiment(exp.id) == exp
+    assert store.list_arms(exp.id) == [
+        ArmRecord(exp.id, i, headline, T0, None) for i, headline in enumerate(HEADLINES)
+    ]
+
+
+def test_create_experiment_refuses_repeated_headlines(store: Store) -> None:
+    with pytest.raises(ConflictError, match="distinct"):
+        make_experiment(store, headlines=["A", "B", "A"])
+    assert store.list_experiments(include_archived=True) == []
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["get_experiment", "list_arms", "list_snapshots"],
+    ids=["get_experiment", "list_arms", "list_snapshots"],
+)
+def test_unknown_experiment_is_not_found(store: Store, method: str) -> None:
+    with pytest.raises(NotFoundError, match="Experiment '0+' not found"):
+        getattr(store, method)(UNKNOWN)
+
+
+def test_list_experiments_newest_first_without_archived(store: Store) -> None:
+    first = make_experiment(store, now=T0)
+    second = make_experiment(store, now=T0 + 1)
+    third = make_experiment(store, now=T0 + 1)  # same time as second: creation order decides
+    store.set_status(
+        first.id, ExperimentStatus.ARCHIVED, T0 + 2, allowed_from=frozenset(ExperimentStatus)
+    )
+
+    assert [e.id for e in store.list_experiments()] == [third.id, second.id]
+    assert [e.id for e in store.list_experiments(include_archived=True)] == [
+        third.id,
+        second.id,
+        first.id,
+    ]
+
+
+def test_set_status_moves_and_stores_winner(store: Store) -> None:
+    exp = make_experiment(store)
+    declared = store.set_status(
+        exp.id, ExperimentStatus.WINNER_DECLARED, T0 + 5, allowed_from=RUNNING, winner_arm=2
+    )
+    assert (declared.status, declared.winner_arm, declared.completed_at) == (
+        ExperimentStatus.WINNER_DECLARED,
+        2,
+        None,
+    )
+    # No winner_arm given: the stored one stays; COMPLETED sets completed_at.
+    completed = store.set_status(
+        exp.id,
+        ExperimentStatus.COMPLETED,
+        T0 + 9,
+        allowed_from=frozenset({ExperimentStatus.RUNNING, ExperimentStatus.WINNER_DECLARED}),
+    )
+    assert (completed.status, completed.winner_arm, completed.completed_at) == (
+        ExperimentStatus.COMPLETED,
+        2,
+        T0 + 9,
+    )
+    assert store.get_experiment(exp.id) == completed
+
+
+def test_set_status_conflict_names_current_status(store: Store) -> None:
+    exp = make_experiment(store)
+    store.set_status(exp.id, ExperimentStatus.COMPLETED, T0 + 1, allowed_from=RUNNING)
+    with pytest.raises(ConflictError, match="is completed; cannot move it to winner_declared"):
+        store.set_status(
+            exp.id, ExperimentStatus.WINNER_DECLARED, T0 + 2, allowed_from=RUNNING, winner_arm=0
+        )
+    assert store.get_experiment(exp.id).winner_arm is None
+
+
+def test_set_status_unknown_experiment_or_arm(store: Store) -> None:
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.set_status(UNKNOWN, ExperimentStatus.COMPLETED, T0, allowed_from=RUNNING)
+    exp = make_experiment(store)
+    with pytest.raises(NotFoundError, match="Arm 7 not found"):
+        store.set_status(exp.id, ExperimentStatus.COMPLETED, T0, allowed_from=RUNNING, winner_arm=7)
+    assert store.get_experiment(exp.id).status is ExperimentStatus.RUNNING
+
+
+# --- arms ------------------------------------------------------------------------------
+def test_add_arm_appends_next_position(store: Store) -> None:
+    exp = make_experiment(store, headlines=["A", "B"])
+    added = store.add_arm(exp.id, "C", T0 + 3)
+    assert added == ArmRecord(exp.id, 2, "C", T0 + 3, None)
+    assert store.list_arms(exp.id)[-1] == added
+    with pytest.raises(ConflictError, match="Headline 'A' already exists"):
+        store.add_arm(exp.id, "A", T0 + 4)
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.add_arm(UNKNOWN, "D", T0)
+
+
+def test_retire_arm_keeps_data_and_first_time(store: Store) -> None:
+    exp = make_experiment(store, headlines=["A", "B", "C"])
+    store.record_decision(exp.id, 1, 0.5, T0)
+    retired = store.retire_arm(exp.id, 1, T0 + 5)
+    assert (retired.arm, retired.retired_at, retired.active) == (1, T0 + 5, False)
+    assert store.retire_arm(exp.id, 1, T0 + 9).retired_at == T0 + 5
+    assert [a.active for a in store.list_arms(exp.id)] == [True, False, True]
+    assert store.arm_counts(exp.id, T0 + 10, WINDOW)[1].sends == 1
+    # Positions are stable for life: a new headline takes the next one.
+    assert store.add_arm(exp.id, "D", T0 + 11).arm == 3
+
+
+def test_retire_last_active_arm_conflicts(store: Store) -> None:
+    exp = make_experiment(store, headlines=["A", "B"])
+    store.retire_arm(exp.id, 0, T0 + 1)
+    with pytest.raises(ConflictError, match="last active arm"):
+        store.retire_arm(exp.id, 1, T0 + 2)
+    assert store.list_arms(exp.id)[1].active
+
+
+def test_retire_unknown_arm_or_experiment(store: Store) -> None:
+    exp = make_experiment(store)
+    with pytest.raises(NotFoundError, match="Arm 9 not found"):
+        store.retire_arm(exp.id, 9, T0)
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.retire_arm(UNKNOWN, 0, T0)
+
+
+# --- decisions -------------------------------------------------------------------------
+def test_record_decision_is_logged(store: Store) -> None:
+    exp = make_experiment(store)
+    decision, created = store.record_decision(
+        exp.id, 2, 0.25, T0 + 1, recipient_id="r-1", idempotency_key="k-1"
+    )
+    assert created
+    assert (decision.experiment_id, decision.arm, decision.propensity) == (exp.id, 2, 0.25)
+    assert (decision.recipient_id, decision.idempotency_key) == ("r-1", "k-1")
+    assert (decision.created_at, decision.outcome, decision.opened_at, decision.late) == (
+        T0 + 1,
+        None,
+        None,
+        False,
+    )
+    assert store.get_decision(decision.id) == decision
+
+
+def test_idempotency_key_replays_the_stored_decision(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    first, created = store.record_decision(exp.id, 0, 0.4, T0, idempotency_key="key")
+    replay, replay_created = store.record_decision(exp.id, 1, 0.9, T0 + 5, idempotency_key="key")
+    assert (created, replay_created) == (True, False)
+    assert replay == first
+    # Keys are per experiment, and decisions without a key never collide.
+    assert store.record_decision(other.id, 0, 0.4, T0, idempotency_key="key")[1]
+    assert store.record_decision(exp.id, 0, 0.4, T0)[1]
+    assert store.record_decision(exp.id, 0, 0.4, T0)[1]
+    assert store.arm_counts(exp.id, T0, WINDOW)[0].sends == 3
+
+
+def test_record_decision_unknown_experiment_or_arm(store: Store) -> None:
+    exp = make_experiment(store)
+    with pytest.raises(NotFoundError, match="Arm 3 not found"):
+        store.record_decision(exp.id, 3, 0.5, T0)
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.record_decision(UNKNOWN, 0, 0.5, T0, idempotency_key="k")
+    with pytest.raises(NotFoundError, match="Decision"):
+        store.get_decision(UNKNOWN)
+
+
+# --- opens and explicit outcomes -------------------------------------------------------
+@pytest.mark.parametrize(
+    ("delay", "result", "outcome", "late"),
+    [
+        (0.0, OpenResult.COUNTED, 1, False),
+        (30.0, OpenResult.COUNTED, 1, False),
+        (WINDOW, OpenResult.COUNTED, 1, False),
+        (WINDOW + 0.001, OpenResult.LATE, None, True),
+        (10 * WINDOW, OpenResult.LATE, None, True),
+    ],
+    ids=["at-send", "inside", "at-window-end", "just-after", "long-after"],
+)
+def test_record_open_inside_or_after_window(
+    store: Store, delay: float, result: OpenResult, outcome: int | None, late: bool
+) -> None:
+    exp = make_experiment(store)
+    decision, _ = store.record_decision(exp.id, 0, 0.5, T0)
+    assert store.record_open(exp.id, decision.id, T0 + delay, WINDOW) is result
+    stored = store.get_decision(decision.id)
+    assert (stored.outcome, stored.opened_at, stored.late) == (outcome, T0 + delay, late)
+    # A second report never changes anything, inside the window or not.
+    assert store.record_open(exp.id, decision.id, T0 + 1, WINDOW) is OpenResult.DUPLICATE
+    assert store.get_decision(decision.id) == stored
+
+
+def test_record_open_unknown_or_foreign_decision(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    decision, _ = store.record_decision(other.id, 0, 0.5, T0)
+    with pytest.raises(NotFoundError, match="Decision"):
+        store.record_open(exp.id, UNKNOWN, T0, WINDOW)
+    with pytest.raises(ConflictError, match="belongs to another experiment"):
+        store.record_open(exp.id, decision.id, T0, WINDOW)
+    assert store.get_decision(decision.id).opened_at is None
+
+
+@pytest.mark.parametrize("reward", [0, 1], ids=["non-open", "open"])
+def test_record_outcome_sets_once(store: Store, reward: int) -> None:
+    exp = make_experiment(store)
+    decision, _ = store.record_decision(exp.id, 0, 0.5, T0)
+    assert store.record_outcome(exp.id, decision.id, reward, T0 + 1) is True
+    assert store.record_outcome(exp.id, decision.id, reward, T0 + 2) is False
+    with pytest.raises(ConflictError, match=f"already has outcome {reward}; got {1 - reward}"):
+        store.record_outcome(exp.id, decision.id, 1 - reward, T0 + 3)
+    stored = store.get_decision(decision.id)
+    assert (stored.outcome, stored.opened_at, stored.late) == (reward, None, False)
+    # An explicit outcome settles the decision: a later open is a duplicate.
+    assert store.record_open(exp.id, decision.id, T0 + 4, WINDOW) is OpenResult.DUPLICATE
+
+
+@pytest.mark.parametrize("delay", [10.0, WINDOW + 10], ids=["counted-open", "late-open"])
+def test_record_outcome_after_an_open(store: Store, delay: float) -> None:
+    exp = make_experiment(store)
+    decision, _ = store.record_decision(exp.id, 0, 0.5, T0)
+    store.record_open(exp.id, decision.id, T0 + delay, WINDOW)
+    before = store.get_decision(decision.id)
+    assert store.record_outcome(exp.id, decision.id, 1, T0 + delay + 1) is False
+    with pytest.raises(ConflictError, match="already has outcome 1; got 0"):
+        store.record_outcome(exp.id, decision.id, 0, T0 + delay + 1)
+    assert store.get_decision(decision.id) == before
+
+
+def test_record_outcome_unknown_or_foreign_decision(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    decision, _ = store.record_decision(other.id, 0, 0.5, T0)
+    with pytest.raises(NotFoundError, match="Decision"):
+        store.record_outcome(exp.id, UNKNOWN, 1, T0)
+    with pytest.raises(ConflictError, match="belongs to another experiment"):
+        store.record_outcome(exp.id, decision.id, 1, T0)
+    assert store.get_decision(decision.id).outcome is None
+
+
+# --- waves -----------------------------------------------------------------------------
+def test_record_wave_stores_pending_sends(store: Store) -> None:
+    exp = make_experiment(store)
+    wave = store.record_wave(exp.id, {2: 30, 0: 50}, T0)
+    assert (wave.experiment_id, wave.created_at) == (exp.id, T0)
+    assert dict(wave.arm_to_sends) == {0: 50, 2: 30}
+    assert dict(wave.arm_to_opens) == dict(wave.arm_to_late_opens) == {0: 0, 2: 0}
+    assert store.get_wave(exp.id, wave.id) == wave
+
+
+def test_wave_not_found_paths(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    wave = store.record_wave(other.id, {0: 10}, T0)
+    with pytest.raises(NotFoundError, match="Wave"):
+        store.get_wave(exp.id, wave.id)  # another experiment's wave
+    with pytest.raises(NotFoundError, match="Wave"):
+        store.record_wave_opens(exp.id, UNKNOWN, {0: 1}, T0, WINDOW)
+    with pytest.raises(NotFoundError, match="Arm 5 not found"):
+        store.record_wave(exp.id, {0: 10, 5: 10}, T0)
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.record_wave(UNKNOWN, {0: 10}, T0)
+
+
+def test_wave_opens_are_running_totals(store: Store) -> None:
+    exp = make_experiment(store)
+    wave = store.record_wave(exp.id, {0: 100, 1: 50}, T0)
+    after = store.record_wave_opens(exp.id, wave.id, {0: 10, 1: 4}, T0 + 5, WINDOW)
+    assert dict(after.arm_to_opens) == {0: 10, 1: 4}
+    # Same totals again, or lower ones: nothing changes (retries are safe).
+    for totals in ({0: 10, 1: 4}, {0: 3}, {1: 0}):
+        again = store.record_wave_opens(exp.id, wave.id, totals, T0 + 6, WINDOW)
+        assert again == after
+    raised = store.record_wave_opens(exp.id, wave.id, {0: 25}, T0 + WINDOW, WINDOW)
+    assert dict(raised.arm_to_opens) == {0: 25, 1: 4}
+    late = store.record_wave_opens(exp.id, wave.id, {0: 30, 1: 4}, T0 + WINDOW + 1, WINDOW)
+    assert (dict(late.arm_to_opens), dict(late.arm_to_late_opens)) == ({0: 25, 1: 4}, {0: 5, 1: 0})
+    assert store.get_wave(exp.id, wave.id) == late
+
+
+@pytest.mark.parametrize(
+    "totals",
+    [{0: 5, 1: 51}, {0: 101}, {0: 5, 2: 1}],
+    ids=["one-arm-over", "first-arm-over", "arm-not-in-wave"],
+)
+def test_wave_opens_beyond_sends_conflict_and_change_nothing(
+    store: Store, totals: dict[int, int]
+) -> None:
+    exp = make_experiment(store)
+    wave = store.record_wave(exp.id, {0: 100, 1: 50}, T0)
+    with pytest.raises(ConflictError, match="opens reported for arm"):
+        store.record_wave_opens(exp.id, wave.id, totals, T0 + 1, WINDOW)
+    assert store.get_wave(exp.id, wave.id) == wave
+
+
+# --- snapshots -------------------------------------------------------------------------
+def test_snapshots_oldest_first_latest_limit(store: Store) -> None:
+    exp = make_experiment(store, headlines=["A", "B"])
+    shots = [
+        Snapshot(exp.id, T0 + i, {0: 0.5 + i / 10, 1: 0.5 - i / 10}, {0: 0.5, 1: 0.5})
+        for i in range(5)
+    ]
+    for shot in shots[3:] + shots[:3]:  # stored out of order: listed by time
+        store.record_snapshot(shot)
+    assert store.list_snapshots(exp.id) == shots
+    assert store.list_snapshots(exp.id, limit=2) == shots[-2:]
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.record_snapshot(Snapshot(UNKNOWN, T0, {0: 1.0}, {0: 1.0}))
+
+
+# --- API keys --------------------------------------------------------------------------
+def test_api_keys_lifecycle(store: Store) -> None:
+    assert not store.has_api_keys()
+    assert store.find_api_key("h" * 64) is None
+    first = store.create_api_key("ci", "a" * 64, T0)
+    second = store.create_api_key("ops", "b" * 64, T0)
+    assert store.has_api_keys()
+    assert store.find_api_key("a" * 64) == first
+    assert (first.name, first.created_at, first.revoked_at) == ("ci", T0, None)
+    revoked = store.revoke_api_key(first.id, T0 + 5)
+    assert revoked.revoked_at == T0 + 5
+    assert store.revoke_api_key(first.id, T0 + 9).revoked_at == T0 + 5
+    assert store.find_api_key("a" * 64) == revoked
+    assert store.list_api_keys() == [revoked, second]
+    assert store.has_api_keys()  # revoked keys still switch auth on
+
+
+def test_api_key_conflict_and_not_found(store: Store) -> None:
+    store.create_api_key("ci", "a" * 64, T0)
+    with pytest.raises(ConflictError, match="already exists"):
+        store.create_api_key("again", "a" * 64, T0)
+    with pytest.raises(NotFoundError, match="API key"):
+        store.revoke_api_key(UNKNOWN, T0)
+    assert len(store.list_api_keys()) == 1
+
+
+# --- housekeeping ----------------------------------------------------------------------
+def test_is_a_store_and_pings(store: Store) -> None:
+    assert isinstance(store, Store)
+    store.ping()

@@ -17,10 +17,6 @@ from headliner.service.logs import ACCESS_LOGGER
 from headliner.service.metrics import Metrics
 
 
-class _BodyTooLarge(Exception):
-    """Raised from ``receive`` once a streamed body passes the limit."""
-
-
 async def _reply(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send(
@@ -39,8 +35,8 @@ async def _reply(send: Send, status: int, detail: str) -> None:
 class BodyLimitMiddleware:
     """Answer 413 to a request whose body exceeds ``max_bytes``.
 
-    A declared ``Content-Length`` is checked before anything is read; a
-    chunked body is counted as it streams in.
+    A declared ``Content-Length`` is checked before anything is read (the
+    server stops at that length); a chunked body is read up to the limit first.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -63,31 +59,29 @@ class BodyLimitMiddleware:
                 if declared > self.max_bytes:
                     await _reply(send, 413, detail)
                     return
-                break
+                await self.app(scope, receive, send)
+                return
+        # No declared length (a chunked body): read it here, up to the limit, then
+        # replay it. Raising from `receive` instead would surface as FastAPI's 400.
+        messages: list[Message] = []
         received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                await _reply(send, 413, detail)
+                return
+            if not message.get("more_body", False):
+                break
+        replay = iter(messages)
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def replay_receive() -> Message:
+            return next(replay, None) or await receive()
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if started:  # pragma: no cover - bodies are read before any response starts
-                raise
-            await _reply(send, 413, detail)
+        await self.app(scope, replay_receive, send)
 
 
 class AccessLogMiddleware:

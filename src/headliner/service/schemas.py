@@ -20,10 +20,17 @@ from pydantic import (
 )
 
 from headliner.core.stopping import StoppingRule
-from headliner.service.experiments import DecisionResult, WaveResult
+from headliner.service.experiments import DecisionResult, WaveResult, build_spec
 from headliner.service.reporting import Report
 from headliner.service.state import ExperimentState, stopping_from_mapping
-from headliner.storage.base import ApiKeyRecord, ArmRecord, ExperimentRecord, OpenResult, Snapshot
+from headliner.storage.base import (
+    ApiKeyRecord,
+    ArmRecord,
+    ExperimentRecord,
+    ExperimentSpec,
+    OpenResult,
+    Snapshot,
+)
 
 Headline = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Reward = Annotated[int, Field(strict=True, ge=0, le=1, description="1 opened, 0 not opened")]
@@ -91,6 +98,23 @@ class ExperimentCreate(_Input):
     floor: float = Field(default=0.0, ge=0.0, lt=1.0, description="minimum share per headline")
     winner_exploration: float = Field(default=0.0, ge=0.0, le=1.0)
     stopping: StoppingSettings = Field(default_factory=StoppingSettings)
+
+    def to_spec(self) -> ExperimentSpec:
+        """The validated :class:`ExperimentSpec` (the domain checks the rules again)."""
+        return build_spec(
+            self.name,
+            self.headlines,
+            policy=self.policy,
+            leader_probability=self.leader_probability,
+            alpha_prior=self.alpha_prior,
+            beta_prior=self.beta_prior,
+            attribution_window_seconds=self.attribution_window_seconds,
+            burn_in_per_arm=self.burn_in_per_arm,
+            floor=self.floor,
+            winner_exploration=self.winner_exploration,
+            stopping=self.stopping.rule(),
+            auto_stop=self.stopping.enabled,
+        )
 
     @field_validator("headlines")
     @classmethod

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from headliner.core.errors import InvalidParameterError
 from headliner.service.deps import ContextDep
-from headliner.service.routes import ERRORS
+from headliner.service.routes import API_PREFIX, ERRORS, V1_DEPENDENCIES
 from headliner.service.schemas import (
     DecisionCreate,
     DecisionPublic,
@@ -26,7 +26,10 @@ from headliner.service.schemas import (
 from headliner.storage.base import OpenResult
 
 router = APIRouter(
-    prefix="/experiments/{experiment_id}/decisions", tags=["decisions"], responses=ERRORS
+    prefix=API_PREFIX + "/experiments/{experiment_id}/decisions",
+    tags=["decisions"],
+    dependencies=V1_DEPENDENCIES,
+    responses=ERRORS,
 )
 
 

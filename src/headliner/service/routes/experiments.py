@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 
 from headliner.service.deps import ContextDep
-from headliner.service.experiments import build_spec
-from headliner.service.routes import ERRORS
+from headliner.service.routes import API_PREFIX, ERRORS, V1_DEPENDENCIES
 from headliner.service.schemas import (
     ExperimentComplete,
     ExperimentCreate,
@@ -15,26 +14,18 @@ from headliner.service.schemas import (
     ReportPublic,
 )
 
-router = APIRouter(prefix="/experiments", tags=["experiments"], responses=ERRORS)
+router = APIRouter(
+    prefix=API_PREFIX + "/experiments",
+    tags=["experiments"],
+    dependencies=V1_DEPENDENCIES,
+    responses=ERRORS,
+)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_experiment(body: ExperimentCreate, context: ContextDep) -> ExperimentPublic:
     """Create a running experiment over two or more headlines."""
-    spec = build_spec(
-        body.name,
-        body.headlines,
-        policy=body.policy,
-        leader_probability=body.leader_probability,
-        alpha_prior=body.alpha_prior,
-        beta_prior=body.beta_prior,
-        attribution_window_seconds=body.attribution_window_seconds,
-        burn_in_per_arm=body.burn_in_per_arm,
-        floor=body.floor,
-        winner_exploration=body.winner_exploration,
-        stopping=body.stopping.rule(),
-        auto_stop=body.stopping.enabled,
-    )
+    spec = body.to_spec()
     service = context.service
     record = await context.run(service.create, spec)
     state = await context.run(service.state, record.id, fresh=True)

@@ -1,0 +1,252 @@
+"""CLI commands of the decision service: ``serve``, ``experiments``, ``keys``, ``db``.
+
+Each command is one call into :mod:`headliner.service` or
+:mod:`headliner.storage`; the store comes from the settings
+(``HEADLINER_DATABASE_URL``, ``.env``, ``HEADLINER_CONFIG``). Library errors
+become exit code 2 and one line on stderr, here as in the root command.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from headliner.core.errors import HeadlinerError
+from headliner.service.settings import Settings, get_settings
+from headliner.storage.base import Store
+
+APP_FACTORY = "headliner.service.app:create_app"
+
+experiments_app = typer.Typer(help="Create, list and report experiments.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Manage API keys (needed by every /v1 route once one exists).", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and the ``experiments``, ``keys`` and ``db`` groups to ``app``."""
+    app.command("serve")(serve)
+    app.add_typer(experiments_app, name="experiments")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(db_app, name="db")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Library errors -> one line on stderr and exit code 2."""
+    try:
+        yield
+    except HeadlinerError as exc:
+        print(f"headliner: error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[Store]:
+    from headliner.service.app import open_configured_store
+
+    store = open_configured_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _now() -> float:
+    from headliner.service.clock import SystemClock
+
+    return SystemClock().now()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name could resolve anywhere: treat it as public
+
+
+# --- serve ----------------------------------------------------------------------
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: settings]")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="Worker processes")] = None,
+) -> None:
+    """Run the decision service with uvicorn.
+
+    Refuses to listen on a non-loopback address while no API key exists
+    (make one with `headliner keys create NAME`).
+    """
+    import uvicorn
+
+    settings = get_settings()
+    bind = host or settings.host
+    n_workers = workers or settings.workers
+    with _errors(), _store(settings) as store:  # also applies migrations, once, before workers
+        protected = store.has_api_keys()
+    if not is_loopback(bind) and not protected:
+        print(
+            f"headliner: error: refusing to listen on {bind} with no API key; "
+            "run `headliner keys create NAME` first or bind 127.0.0.1.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    options = {
+        "host": bind,
+        "port": port or settings.port,
+        "access_log": False,  # the app writes its own JSON access log
+        "log_level": settings.log_level.lower(),
+    }
+    if n_workers == 1:
+        from headliner.service.app import create_app
+
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    # Workers are fresh processes: they read the same environment, so the settings
+    # agree; one metrics directory lets /metrics sum every worker's counts.
+    os.environ["HEADLINER_UPGRADE_ON_START"] = "false"
+    with tempfile.TemporaryDirectory(prefix="headliner-metrics-") as metrics_dir:
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+        uvicorn.run(APP_FACTORY, factory=True, workers=n_workers, **options)  # type: ignore[arg-type]
+
+
+# --- experiments ----------------------------------------------------------------
+@experiments_app.command("create")
+def experiments_create(
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--from", exists=True, dir_okay=False, help="Scenario or experiment YAML file"
+        ),
+    ],
+) -> None:
+    """Create a running experiment from a YAML file; print its id."""
+    from headliner.service.experiment_file import load_experiment_file
+
+    settings = get_settings()
+    with _errors():
+        spec = load_experiment_file(source)
+        with _store(settings) as store:
+            record = store.create_experiment(spec, _now())
+    print(record.id)
+
+
+@experiments_app.command("list")
+def experiments_list(
+    include_archived: Annotated[bool, typer.Option("--all", help="Include archived")] = False,
+) -> None:
+    """List experiments, newest first."""
+    settings = get_settings()
+    with _errors(), _store(settings) as store:
+        records = store.list_experiments(include_archived=include_archived)
+    table = Table("id", "name", "status", "policy", "winner", title="Experiments")
+    for r in records:
+        winner = "" if r.winner_arm is None else str(r.winner_arm)
+        table.add_row(r.id, r.name, r.status.value, r.policy, winner)
+    Console().print(table)
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100.0 * value:.2f}%"
+
+
+@experiments_app.command("report")
+def experiments_report(experiment_id: Annotated[str, typer.Argument(help="Experiment id")]) -> None:
+    """Show an experiment's report as a table."""
+    from headliner.service.clock import SystemClock
+    from headliner.service.experiments import ExperimentService
+
+    settings = get_settings()
+    with _errors(), _store(settings) as store:
+        service = ExperimentService(
+            store, SystemClock(), np.random.default_rng(settings.seed), posterior_refresh_seconds=0
+        )
+        report = service.report(experiment_id, snapshot_limit=0)
+    record = report.experiment
+    table = Table(
+        "arm", "headline", "sends", "opens", "matured", "pending", "late", "rate",
+        "mean", "95% CI", "P(best)", "loss", "share",
+        title=f"{record.name} ({record.id}) - {report.status}",
+    )  # fmt: skip
+    for a in report.arms:
+        low, high = a.credible_interval
+        table.add_row(
+            str(a.arm),
+            a.headline + ("" if a.active else " (retired)"),
+            str(a.sends),
+            str(a.opens),
+            str(a.matured),
+            str(a.pending),
+            str(a.late_opens),
+            _pct(a.observed_rate),
+            _pct(a.posterior_mean),
+            f"{_pct(low)} - {_pct(high)}",
+            _pct(a.p_best),
+            _pct(a.expected_loss),
+            _pct(a.allocation),
+        )
+    console = Console()
+    console.print(table)
+    winner = "none yet" if report.winner_arm is None else f"headline {report.winner_arm}"
+    console.print(f"winner: {winner}; value remaining: {_pct(report.value_remaining)}")
+
+
+# --- keys -----------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(name: Annotated[str, typer.Argument(help="A label for the key")]) -> None:
+    """Make an API key and print it once (only its hash is stored)."""
+    from headliner.service.auth import create_key
+
+    settings = get_settings()
+    with _errors(), _store(settings) as store:
+        record, secret = create_key(store, name, _now())
+    print(secret)
+    print(f"key {record.id} ({record.name}): store it now, it is not shown again", file=sys.stderr)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (see `keys list`)")]) -> None:
+    """Revoke a key; running servers stop accepting it within the key cache TTL (5 s)."""
+    settings = get_settings()
+    with _errors(), _store(settings) as store:
+        record = store.revoke_api_key(key_id, _now())
+    print(f"revoked key {record.id} ({record.name})")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their secrets)."""
+    settings = get_settings()
+    with _errors(), _store(settings) as store:
+        records = store.list_api_keys()
+    table = Table("id", "name", "created", "revoked", title="API keys")
+    for r in records:
+        revoked = "" if r.revoked_at is None else f"{r.revoked_at:.0f}"
+        table.add_row(r.id, r.name, f"{r.created_at:.0f}", revoked)
+    Console().print(table)
+
+
+# --- db -------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations to the configured database."""
+    from headliner.storage.migrate import upgrade
+
+    settings = get_settings()
+    with _errors():
+        upgrade(settings.database_url)
+    print("database is up to date")

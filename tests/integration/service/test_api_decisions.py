@@ -1,0 +1,251 @@
+"""Per-send decisions, opens and explicit outcomes over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from headliner.service.clock import ManualClock
+
+NewExperiment = Callable[..., dict[str, Any]]
+HOUR = 3600.0
+
+
+def _decide(client: TestClient, experiment_id: str, **kwargs: Any) -> dict[str, Any]:
+    response = client.post(f"/v1/experiments/{experiment_id}/decisions", **kwargs)
+    assert response.status_code in (200, 201), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_decision_returns_id_arm_headline_and_propensity(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    experiment = new_experiment()
+
+    response = client.post(
+        f"/v1/experiments/{experiment['id']}/decisions", json={"recipient_id": "r-1"}
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["headline"] == ["A", "B", "C"][body["arm"]]
+    assert body["propensity"] == pytest.approx(1 / 3)  # no data yet: every arm equally likely
+    assert body["recipient_id"] == "r-1"
+    assert body["replayed"] is False
+    logged = client.get(f"/v1/experiments/{experiment['id']}/decisions/{body['decision_id']}")
+    assert logged.json() == body
+
+
+def test_decision_without_a_body_is_fine(client: TestClient, new_experiment: NewExperiment) -> None:
+    experiment = new_experiment()
+
+    assert client.post(f"/v1/experiments/{experiment['id']}/decisions").status_code == 201
+
+
+@pytest.mark.parametrize("where", ["header", "body"])
+def test_retried_decision_with_idempotency_key_returns_the_same_decision(
+    client: TestClient, new_experiment: NewExperiment, where: str
+) -> None:
+    experiment = new_experiment()
+    kwargs: dict[str, Any] = (
+        {"headers": {"Idempotency-Key": "send-42"}}
+        if where == "header"
+        else {"json": {"idempotency_key": "send-42"}}
+    )
+
+    first = client.post(f"/v1/experiments/{experiment['id']}/decisions", **kwargs)
+    replays = [
+        client.post(f"/v1/experiments/{experiment['id']}/decisions", **kwargs) for _ in range(5)
+    ]
+    report = client.get(f"/v1/experiments/{experiment['id']}/report").json()
+
+    assert first.status_code == 201
+    assert {r.status_code for r in replays} == {200}
+    assert {r.json()["decision_id"] for r in replays} == {first.json()["decision_id"]}
+    assert all(r.json()["replayed"] for r in replays)
+    assert sum(a["sends"] for a in report["arms"]) == 1
+
+
+def test_idempotency_key_in_header_and_body_must_agree(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    experiment = new_experiment()
+
+    response = client.post(
+        f"/v1/experiments/{experiment['id']}/decisions",
+        headers={"Idempotency-Key": "a"},
+        json={"idempotency_key": "b"},
+    )
+
+    assert response.status_code == 422
+
+
+def test_open_is_counted_once_then_duplicate(
+    client: TestClient, new_experiment: NewExperiment, clock: ManualClock
+) -> None:
+    experiment = new_experiment(attribution_window_seconds=HOUR)
+    decision = _decide(client, experiment["id"])
+    url = f"/v1/experiments/{experiment['id']}/decisions/{decision['decision_id']}/open"
+
+    first = client.post(url)
+    second = client.post(url)
+    report = client.get(f"/v1/experiments/{experiment['id']}/report").json()
+
+    assert first.json() == {
+        "decision_id": decision["decision_id"],
+        "result": "counted",
+        "counted": True,
+    }
+    assert second.json()["result"] == "duplicate"
+    line = report["arms"][decision["arm"]]
+    assert (line["opens"], line["matured"], line["pending"]) == (1, 1, 0)
+
+
+def test_send_is_pending_until_the_window_passes_then_a_non_open(
+    client: TestClient, new_experiment: NewExperiment, clock: ManualClock
+) -> None:
+    experiment = new_experiment(attribution_window_seconds=HOUR)
+    decision = _decide(client, experiment["id"])
+    report_url = f"/v1/experiments/{experiment['id']}/report"
+
+    before = client.get(report_url).json()["arms"][decision["arm"]]
+    clock.advance(HOUR + 1)
+    after = client.get(report_url).json()["arms"][decision["arm"]]
+
+    assert (before["pending"], before["non_opens"]) == (1, 0)
+    assert (after["pending"], after["non_opens"], after["matured"]) == (0, 1, 1)
+
+
+def test_open_after_the_window_is_late_stored_not_counted(
+    client: TestClient, new_experiment: NewExperiment, clock: ManualClock
+) -> None:
+    experiment = new_experiment(attribution_window_seconds=HOUR)
+    decision = _decide(client, experiment["id"])
+    clock.advance(2 * HOUR)
+
+    response = client.post(
+        f"/v1/experiments/{experiment['id']}/decisions/{decision['decision_id']}/open"
+    )
+    again = client.post(
+        f"/v1/experiments/{experiment['id']}/decisions/{decision['decision_id']}/open"
+    )
+    line = client.get(f"/v1/experiments/{experiment['id']}/report").json()["arms"][decision["arm"]]
+
+    assert response.json()["result"] == "late"
+    assert response.json()["counted"] is False
+    assert again.json()["result"] == "duplicate"
+    assert (line["opens"], line["non_opens"], line["late_opens"]) == (0, 1, 1)
+
+
+def test_explicit_outcomes_settle_at_once(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    experiment = new_experiment()
+    url = f"/v1/experiments/{experiment['id']}/decisions"
+    zero = _decide(client, experiment["id"])
+    one = _decide(client, experiment["id"])
+
+    r0 = client.post(f"{url}/{zero['decision_id']}/outcome", json={"reward": 0})
+    r1 = client.post(f"{url}/{one['decision_id']}/outcome", json={"reward": 1})
+    repeat = client.post(f"{url}/{one['decision_id']}/outcome", json={"reward": 1})
+    clash = client.post(f"{url}/{one['decision_id']}/outcome", json={"reward": 0})
+    arms = client.get(f"/v1/experiments/{experiment['id']}/report").json()["arms"]
+
+    assert r0.json() == {"decision_id": zero["decision_id"], "reward": 0, "recorded": True}
+    assert r1.json()["recorded"] is True
+    assert repeat.json()["recorded"] is False
+    assert clash.status_code == 409
+    assert sum(a["opens"] for a in arms) == 1
+    assert sum(a["non_opens"] for a in arms) == 1
+    assert sum(a["pending"] for a in arms) == 0
+
+
+@pytest.mark.parametrize(
+    "reward", [2, -1, "1", 0.5, True, None], ids=["2", "-1", "string", "half", "bool", "null"]
+)
+def test_outcome_must_be_0_or_1(
+    client: TestClient, new_experiment: NewExperiment, reward: object
+) -> None:
+    experiment = new_experiment()
+    decision = _decide(client, experiment["id"])
+
+    response = client.post(
+        f"/v1/experiments/{experiment['id']}/decisions/{decision['decision_id']}/outcome",
+        json={"reward": reward},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "reward"]
+
+
+def test_unknown_decision_is_404(client: TestClient, new_experiment: NewExperiment) -> None:
+    experiment = new_experiment()
+    url = f"/v1/experiments/{experiment['id']}/decisions/nope"
+
+    assert client.post(f"{url}/open").status_code == 404
+    assert client.post(f"{url}/outcome", json={"reward": 1}).status_code == 404
+    assert client.get(url).status_code == 404
+
+
+def test_open_for_another_experiments_decision_is_409(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    mine = new_experiment(name="mine")
+    theirs = new_experiment(name="theirs")
+    decision = _decide(client, theirs["id"])
+    url = f"/v1/experiments/{mine['id']}/decisions/{decision['decision_id']}"
+
+    opened = client.post(f"{url}/open")
+    outcome = client.post(f"{url}/outcome", json={"reward": 1})
+
+    assert opened.status_code == 409
+    assert (
+        "another experiment" in opened.json()["detail"] or theirs["id"] in opened.json()["detail"]
+    )
+    assert outcome.status_code == 409
+    assert client.get(url).status_code == 404
+
+
+def test_opens_keep_arriving_after_completion(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    experiment = new_experiment()
+    decision = _decide(client, experiment["id"])
+    client.post(f"/v1/experiments/{experiment['id']}/complete", json={"winner_arm": 0})
+
+    response = client.post(
+        f"/v1/experiments/{experiment['id']}/decisions/{decision['decision_id']}/open"
+    )
+
+    assert response.json()["result"] == "counted"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"recipient_id": ""}, {"recipient_id": "x" * 300}, {"idempotency_key": ""}, {"extra": 1}],
+    ids=["empty recipient", "long recipient", "empty key", "unknown field"],
+)
+def test_decision_body_is_validated(
+    client: TestClient, new_experiment: NewExperiment, body: dict[str, Any]
+) -> None:
+    experiment = new_experiment()
+
+    response = client.post(f"/v1/experiments/{experiment['id']}/decisions", json=body)
+
+    assert response.status_code == 422
+
+
+def test_malformed_json_is_422(client: TestClient, new_experiment: NewExperiment) -> None:
+    experiment = new_experiment()
+
+    response = client.post(
+        f"/v1/experiments/{experiment['id']}/decisions",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 422

@@ -24,13 +24,19 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from headliner.storage import _common as common
 from headliner.storage._queries import (
+    DECISION_BY_ID,
+    DECISION_BY_KEY,
+    DECISION_COUNTS,
+    DECISION_INSERT_COLUMNS,
+    OPEN_DECISION,
+    SET_OUTCOME,
+    WAVE_COUNTS,
     api_key_record,
     arm_map,
     arm_record,
-    decision_counts,
     decision_record,
     experiment_record,
-    wave_counts,
+    insert_decision,
 )
 from headliner.storage.base import (
     ApiKeyRecord,
@@ -50,7 +56,6 @@ from headliner.storage.memory import InMemoryStore
 from headliner.storage.schema import (
     api_keys,
     arms,
-    decisions,
     experiments,
     snapshots,
     wave_arms,
@@ -85,16 +90,6 @@ def open_store(url: str) -> Store:
 
 
 _EXPERIMENT_COLUMNS = [c for c in experiments.c if c.name != "seq"]
-_DECISION_INSERT_COLUMNS = [
-    "id",
-    "experiment_id",
-    "arm",
-    "propensity",
-    "recipient_id",
-    "idempotency_key",
-    "created_at",
-    "late",
-]
 
 
 class SqlStore:
@@ -111,7 +106,9 @@ class SqlStore:
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
         self._writer = write_engine(self._engine)
-        self._insert = sqlite.insert if self._engine.dialect.name == "sqlite" else pg.insert
+        dialect_insert = sqlite.insert if self._engine.dialect.name == "sqlite" else pg.insert
+        self._insert = dialect_insert
+        self._insert_decision = insert_decision(dialect_insert)
 
     def __repr__(self) -> str:
         return f"SqlStore({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -152,7 +149,7 @@ class SqlStore:
     @staticmethod
     def _decision_owner(conn: Connection, experiment_id: str, decision_id: str) -> Row[Any]:
         """The decision's row after a conditional UPDATE matched nothing."""
-        row = conn.execute(sa.select(decisions).where(decisions.c.id == decision_id)).first()
+        row = conn.execute(DECISION_BY_ID, {"p_decision_id": decision_id}).first()
         if row is None:
             raise common.decision_not_found(decision_id)
         if row.experiment_id != experiment_id:
@@ -316,32 +313,12 @@ class SqlStore:
         record = common.new_decision(
             experiment_id, arm, propensity, now, recipient_id, idempotency_key
         )
-        # One statement: the row is inserted only if the arm exists (instead of
-        # a foreign key, see schema) and only if the key is new.
-        source = sa.select(
-            *(sa.literal(getattr(record, name), decisions.c[name].type).label(name)
-              for name in _DECISION_INSERT_COLUMNS)
-        ).where(
-            sa.exists().where(arms.c.experiment_id == experiment_id, arms.c.arm == arm)
-        )  # fmt: skip
-        insert = (
-            self._insert(decisions)
-            .from_select(_DECISION_INSERT_COLUMNS, source)
-            .on_conflict_do_nothing(
-                index_elements=[decisions.c.experiment_id, decisions.c.idempotency_key]
-            )
-            # RETURNING tells "inserted" from "skipped" (rowcount is not kept for INSERTs).
-            .returning(decisions.c.id)
-        )
+        params = {f"p_{name}": getattr(record, name) for name in DECISION_INSERT_COLUMNS}
         with self._writer.begin() as conn:
-            if conn.execute(insert).first() is not None:
+            if conn.execute(self._insert_decision, params).first() is not None:
                 return record, True
             if idempotency_key is not None:
-                query = sa.select(decisions).where(
-                    decisions.c.experiment_id == experiment_id,
-                    decisions.c.idempotency_key == idempotency_key,
-                )
-                row = conn.execute(query).first()
+                row = conn.execute(DECISION_BY_KEY, params).first()
                 if row is not None:
                     return decision_record(row), False
             self._require_arms(conn, experiment_id, {arm})
@@ -349,9 +326,8 @@ class SqlStore:
 
     def get_decision(self, decision_id: str) -> DecisionRecord:
         """The decision, or NotFoundError."""
-        query = sa.select(decisions).where(decisions.c.id == decision_id)
         with self._engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(DECISION_BY_ID, {"p_decision_id": decision_id}).first()
         if row is None:
             raise common.decision_not_found(decision_id)
         return decision_record(row)
@@ -360,25 +336,14 @@ class SqlStore:
         self, experiment_id: str, decision_id: str, now: float, window_seconds: float
     ) -> OpenResult:
         """Record an open for a decision, idempotently."""
-        in_window = decisions.c.created_at >= now - window_seconds
-        # Only the first report changes the row, whoever wins a race.
-        update = (
-            decisions.update()
-            .where(
-                decisions.c.id == decision_id,
-                decisions.c.experiment_id == experiment_id,
-                decisions.c.outcome.is_(None),
-                decisions.c.opened_at.is_(None),
-            )
-            .values(
-                outcome=sa.case((in_window, 1), else_=sa.null()),
-                opened_at=now,
-                late=sa.case((in_window, sa.false()), else_=sa.true()),
-            )
-            .returning(decisions.c.late)
-        )
+        params = {
+            "p_decision_id": decision_id,
+            "p_experiment_id": experiment_id,
+            "p_cutoff": now - window_seconds,
+            "p_now": float(now),
+        }
         with self._writer.begin() as conn:
-            late = conn.execute(update).scalar()
+            late = conn.execute(OPEN_DECISION, params).scalar()
             if late is None:
                 self._decision_owner(conn, experiment_id, decision_id)
                 return OpenResult.DUPLICATE
@@ -386,18 +351,13 @@ class SqlStore:
 
     def record_outcome(self, experiment_id: str, decision_id: str, reward: int, now: float) -> bool:
         """Set an explicit 0/1 outcome; False if the same one was already known."""
-        update = (
-            decisions.update()
-            .where(
-                decisions.c.id == decision_id,
-                decisions.c.experiment_id == experiment_id,
-                decisions.c.outcome.is_(None),
-                decisions.c.opened_at.is_(None),
-            )
-            .values(outcome=reward)
-        )
+        params = {
+            "p_decision_id": decision_id,
+            "p_experiment_id": experiment_id,
+            "p_reward": reward,
+        }
         with self._writer.begin() as conn:
-            if conn.execute(update).rowcount == 1:
+            if conn.execute(SET_OUTCOME, params).rowcount == 1:
                 return True
             row = self._decision_owner(conn, experiment_id, decision_id)
         # A reported open (counted or late) is an outcome of 1 already.
@@ -467,16 +427,14 @@ class SqlStore:
     # --- aggregation ----------------------------------------------------------
     def arm_counts(self, experiment_id: str, now: float, window_seconds: float) -> list[ArmCounts]:
         """Counts per arm (every arm, by position), aggregated in the database."""
-        cutoff = now - window_seconds
-        from_decisions = decision_counts(experiment_id, cutoff)
-        from_waves = wave_counts(experiment_id, cutoff)
+        params = {"p_experiment_id": experiment_id, "p_cutoff": now - window_seconds}
         # Arms last: every arm a counted row refers to existed before that row
         # (the insert checked it) and arms are never deleted, so none is missed.
         arm_query = sa.select(arms.c.arm).where(arms.c.experiment_id == experiment_id)
         totals: dict[int, list[int]] = {}
         with self._engine.connect() as conn:
-            for query in (from_decisions, from_waves):
-                for row in conn.execute(query):
+            for query in (DECISION_COUNTS, WAVE_COUNTS):
+                for row in conn.execute(query, params):
                     acc = totals.setdefault(row.arm, [0, 0, 0, 0])
                     for i, value in enumerate(row[1:]):
                         acc[i] += int(value or 0)

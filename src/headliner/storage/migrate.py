@@ -20,7 +20,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from headliner.storage.engine import make_engine, write_engine
+from headliner.storage.engine import make_engine, normalize_url, write_engine
 
 __all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
 
@@ -76,6 +76,10 @@ def upgrade(url: str, revision: str = "head") -> None:
     """
     if url.strip() == "memory://":
         return
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        # A first start may name a file in a directory that does not exist yet.
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
     try:
         # One transaction: DDL is transactional on both databases, so a failed

@@ -106,9 +106,9 @@ class SqlStore:
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
         self._writer = write_engine(self._engine)
-        dialect_insert = sqlite.insert if self._engine.dialect.name == "sqlite" else pg.insert
-        self._insert = dialect_insert
-        self._insert_decision = insert_decision(dialect_insert)
+        # Both dialects' insert() has ON CONFLICT DO NOTHING; the generic one has not.
+        self._insert = sqlite.insert if self._engine.dialect.name == "sqlite" else pg.insert
+        self._insert_decision = insert_decision(self._insert)
 
     def __repr__(self) -> str:
         return f"SqlStore({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -143,8 +143,9 @@ class SqlStore:
         known = set(conn.execute(query).scalars())
         if not known:
             cls._require_experiment(conn, experiment_id)
-        for arm in sorted(positions - known):
-            raise common.arm_not_found(experiment_id, arm)
+        missing = sorted(positions - known)
+        if missing:
+            raise common.arm_not_found(experiment_id, missing[0])
 
     @staticmethod
     def _decision_owner(conn: Connection, experiment_id: str, decision_id: str) -> Row[Any]:
@@ -271,10 +272,13 @@ class SqlStore:
             position = max((row.arm for row in rows), default=-1) + 1
             record = ArmRecord(experiment_id, position, headline, float(now), None)
             conn.execute(
-                arms.insert(),
-                {"experiment_id": experiment_id, "arm": position, "headline": headline,
-                 "created_at": now},
-            )  # fmt: skip
+                arms.insert().values(
+                    experiment_id=experiment_id,
+                    arm=position,
+                    headline=headline,
+                    created_at=record.created_at,
+                )
+            )
         return record
 
     def retire_arm(self, experiment_id: str, arm: int, now: float) -> ArmRecord:

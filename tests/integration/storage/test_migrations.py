@@ -99,3 +99,9 @@ def test_concurrent_upgrades_from_several_processes(unmigrated_url: str, tmp_pat
     for process, (_, stderr) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, stderr
     assert current_revision(unmigrated_url) == head_revision()
+
+
+def test_upgrade_creates_the_sqlite_directory(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'data' / 'nested' / 'headliner.db'}"
+    upgrade(url)
+    assert current_revision(url) == head_revision()

@@ -78,8 +78,11 @@ def _rules_fingerprint() -> int:
     cache key, so editing a rule recompiles the kernels instead of silently
     running the old rule.
     """
-    digest = hashlib.sha256(Path(policies.__file__).read_bytes()).digest()
-    return int.from_bytes(digest[:7], "big")
+    try:
+        source = Path(policies.__file__).read_bytes()
+    except OSError:  # no readable source (a zipped install): numba's own checks remain
+        return 0
+    return int.from_bytes(hashlib.sha256(source).digest()[:7], "big")
 
 
 def _py_bernoulli_table(true_p: FloatArray) -> FloatArray:
@@ -172,6 +175,7 @@ def _build_kernels(fingerprint: int) -> tuple[Callable[..., Any], Callable[..., 
         opens_out: IntArray,
         regret_out: FloatArray,
         best_sends_out: IntArray,
+        arm_sends_out: NDArray[np.int64],
     ) -> None:
         n_arms = true_p.shape[0]
         opens = np.zeros(n_arms)
@@ -201,6 +205,8 @@ def _build_kernels(fingerprint: int) -> tuple[Callable[..., Any], Callable[..., 
                 opens_out[c] = total_opens
                 regret_out[c] = regret
                 best_sends_out[c] = best_sends
+                for k in range(n_arms):
+                    arm_sends_out[c, k] = opens[k] + non_opens[k]
                 c += 1
 
     jit = numba.njit(**_JIT_OPTIONS)
@@ -295,6 +301,7 @@ def simulate_checkpoints(
     opens_out: IntArray,
     regret_out: FloatArray,
     best_sends_out: IntArray,
+    arm_sends_out: NDArray[np.int64],
 ) -> None:
     """Run one policy up to the last checkpoint and write running totals at each checkpoint.
 
@@ -312,6 +319,8 @@ def simulate_checkpoints(
         Receives the cumulative pseudo-regret, the sum of ``p_best - p_sent``.
     best_sends_out : int64 ndarray of shape (n_checkpoints,)
         Receives the number of sends that went to a best arm.
+    arm_sends_out : int64 ndarray of shape (n_checkpoints, n_arms)
+        Receives the number of sends of each arm.
     """
     _checkpoint_kernel(
         policy_code,
@@ -322,4 +331,5 @@ def simulate_checkpoints(
         opens_out,
         regret_out,
         best_sends_out,
+        arm_sends_out,
     )

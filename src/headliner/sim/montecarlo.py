@@ -9,7 +9,7 @@ makes policy-to-policy differences less noisy than independent runs would
 
 Each replication runs in the compiled, GIL-free checkpoint kernel of
 :mod:`headliner.sim.engine`; a thread pool spreads contiguous chunks of
-replications over the cores.
+replications of each policy over the cores.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ _DEFAULT_N_CHECKPOINTS = 50
 _CHUNKS_PER_THREAD = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MonteCarloResult:
     """Per-replication running totals of several policies on one scenario.
 
@@ -70,6 +70,8 @@ class MonteCarloResult:
         Cumulative pseudo-regret, ``sum over sends of (p_best - p_sent)``.
     best_arm_share : mapping of label to float64 ndarray of shape (n_replications, n_checkpoints)
         Share of the sends so far that went to a best arm.
+    arm_sends : mapping of label to int64 ndarray of shape (n_replications, n_checkpoints, n_arms)
+        Sends of each arm so far (the share of sends per headline over time).
     alpha_prior, beta_prior : float
     """
 
@@ -83,6 +85,7 @@ class MonteCarloResult:
     opens: Mapping[str, IntArray]
     regret: Mapping[str, FloatArray]
     best_arm_share: Mapping[str, FloatArray]
+    arm_sends: Mapping[str, NDArray[np.int64]]
     alpha_prior: float = 1.0
     beta_prior: float = 1.0
 
@@ -180,24 +183,24 @@ def _checkpoint_grid(n_sends: int, checkpoints: Sequence[int] | None) -> IntArra
 
 
 def _run_chunk(
-    policies: Sequence[Policy],
-    params: Sequence[FloatArray],
+    policy: Policy,
+    params: FloatArray,
     true_p: FloatArray,
     checkpoints: IntArray,
     children: Sequence[np.random.SeedSequence],
     rows: range,
-    out: Sequence[tuple[IntArray, FloatArray, IntArray]],
+    out: tuple[IntArray, FloatArray, IntArray, NDArray[np.int64]],
 ) -> int:
-    """Run replications ``rows`` of every policy; return how many runs were made."""
+    """Run replications ``rows`` of one policy; return how many runs were made."""
+    opens, regret, best, arms = out
     for r in rows:
-        for policy, theta, (opens, regret, best) in zip(policies, params, out, strict=True):
-            # A fresh Generator on the same child stream for every policy: common
-            # random numbers per replication index.
-            rng = np.random.Generator(np.random.PCG64(children[r]))
-            engine.simulate_checkpoints(
-                policy.code, theta, true_p, checkpoints, rng, opens[r], regret[r], best[r]
-            )
-    return len(rows) * len(policies)
+        # A fresh Generator on child r for every policy: common random numbers
+        # per replication index.
+        rng = np.random.Generator(np.random.PCG64(children[r]))
+        engine.simulate_checkpoints(
+            policy.code, params, true_p, checkpoints, rng, opens[r], regret[r], best[r], arms[r]
+        )
+    return len(rows)
 
 
 def run_monte_carlo(
@@ -251,7 +254,7 @@ def run_monte_carlo(
     ...     [ThompsonSampling(), UniformRandom()], [0.1, 0.3], 1000, 20, seed=7
     ... )
     >>> result.opens["thompson"].shape
-    (20, 20)
+    (20, 50)
     >>> bool(result.regret["thompson"][:, -1].mean() < result.regret["uniform"][:, -1].mean())
     True
     """
@@ -282,6 +285,7 @@ def run_monte_carlo(
             np.zeros(shape, dtype=np.int64),
             np.zeros(shape, dtype=np.float64),
             np.zeros(shape, dtype=np.int64),
+            np.zeros((*shape, true_p.size), dtype=np.int64),
         )
         for _ in chosen
     ]
@@ -292,8 +296,11 @@ def run_monte_carlo(
     chunks = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
     done = 0
     with ThreadPoolExecutor(max_workers=threads) as pool:
+        # Every (policy, chunk) pair is one task, so a few long replications of
+        # several policies still spread over the threads.
         futures = [
-            pool.submit(_run_chunk, chosen, params, true_p, grid, children, rows, out)
+            pool.submit(_run_chunk, policy, theta, true_p, grid, children, rows, arrays)
+            for policy, theta, arrays in zip(chosen, params, out, strict=True)
             for rows in chunks
         ]
         for future in as_completed(futures):
@@ -314,11 +321,12 @@ def run_monte_carlo(
         n_sends=horizon,
         n_replications=n_reps,
         checkpoints=grid,
-        opens=MappingProxyType({k: frozen(o) for k, (o, _, _) in zip(labels, out, strict=True)}),
-        regret=MappingProxyType({k: frozen(g) for k, (_, g, _) in zip(labels, out, strict=True)}),
+        opens=MappingProxyType({k: frozen(o[0]) for k, o in zip(labels, out, strict=True)}),
+        regret=MappingProxyType({k: frozen(o[1]) for k, o in zip(labels, out, strict=True)}),
         best_arm_share=MappingProxyType(
-            {k: frozen(s / grid) for k, (_, _, s) in zip(labels, out, strict=True)}
+            {k: frozen(o[2] / grid) for k, o in zip(labels, out, strict=True)}
         ),
+        arm_sends=MappingProxyType({k: frozen(o[3]) for k, o in zip(labels, out, strict=True)}),
         alpha_prior=a,
         beta_prior=b,
     )

@@ -259,7 +259,7 @@ class RandomSimulation(BaseEmailSimulation):
     >>> sim.history.shape
     (1000, 6)
     >>> sim.summary_table["selections"].tolist()
-    [494, 506]
+    [485, 515]
     """
 
     def select_headline(self) -> int:
@@ -360,10 +360,12 @@ class BanditSimulation(BaseEmailSimulation):
             A ``ValueError`` unless ``reward`` is 0 or 1.
         """
         arm = self._check_arm(arm_index)
-        if isinstance(reward, bool) or reward not in (0, 1):
+        # `in` compares by value, so True/False and 1.0/0.0 pass, as in the seed.
+        if reward not in (0, 1):
             raise fail("reward", f"{type(self).__name__}.update_posterior", "0 or 1", reward)
-        self.alpha[arm] += reward
-        self.beta[arm] += 1 - reward
+        value = int(reward)
+        self.alpha[arm] += value
+        self.beta[arm] += 1 - value
 
     def run(self, num_iterations: int) -> None:
         """Send ``num_iterations`` emails by Thompson Sampling, updating after each send.

@@ -111,6 +111,14 @@ def test_result_shapes_dtypes_and_checkpoints(rates: list[float]) -> None:
         assert np.all(np.diff(result.opens[label], axis=1) >= 0)
         assert np.all(result.opens[label] <= result.checkpoints)
         assert np.all((result.best_arm_share[label] >= 0) & (result.best_arm_share[label] <= 1))
+        sends = result.arm_sends[label]
+        assert sends.shape == (6, 3, 5)
+        np.testing.assert_array_equal(
+            sends.sum(axis=2), np.broadcast_to(result.checkpoints, (6, 3))
+        )
+        np.testing.assert_allclose(
+            sends[:, :, 3] / result.checkpoints, result.best_arm_share[label]
+        )
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.seed = 3  # type: ignore[misc]
     with pytest.raises(ValueError, match="read-only"):

@@ -109,7 +109,7 @@ def test_update_posterior_out_of_range_is_an_index_error(arm: int) -> None:
         BanditSimulation(["A", "B", "C"], [0.1, 0.2, 0.3]).update_posterior(arm, 1)
 
 
-@pytest.mark.parametrize("reward", [2, -1, 0.5, True], ids=["two", "minus-one", "half", "bool"])
+@pytest.mark.parametrize("reward", [2, -1, 0.5, "1"], ids=["two", "minus-one", "half", "text"])
 def test_update_posterior_reward_not_zero_or_one_is_a_value_error(reward: object) -> None:
     sim = BanditSimulation(["A", "B"], [0.1, 0.2])
     with pytest.raises(ValueError, match="'reward' parameter .* must be 0 or 1"):
@@ -187,6 +187,13 @@ def test_bandit_select_headline_is_argmax_of_one_vectorized_beta_draw() -> None:
     assert [sim.select_headline() for _ in range(100)] == [
         int(np.argmax(replay.beta(sim.alpha, sim.beta))) for _ in range(100)
     ]
+
+
+@pytest.mark.parametrize("opened", [True, 1, 1.0, np.int64(1)], ids=["bool", "int", "float", "np"])
+def test_update_posterior_accepts_any_one(opened: object) -> None:
+    sim = BanditSimulation(["A"], [0.1])
+    sim.update_posterior(0, opened)  # type: ignore[arg-type]
+    assert (sim.alpha[0], sim.beta[0]) == (2.0, 1.0)
 
 
 def test_update_posterior_adds_opens_to_alpha_and_non_opens_to_beta() -> None:

@@ -1,10 +1,13 @@
 """Read a new experiment from a YAML file (``headliner experiments create --from FILE``).
 
-A scenario file written for the simulator works as it is: its ``headlines``
-(strings, or mappings with a ``headline``/``text``/``name`` key) become the
-experiment's, and keys only the simulator uses (true open rates, seeds,
-iteration lists) are ignored. An optional ``experiment:`` mapping holds the
-service's settings and wins over top-level keys of the same name::
+A scenario file written for the simulator (:mod:`headliner.sim.scenarios`,
+e.g. ``scenarios/reference.yaml``) works as it is: its ``headlines`` (strings,
+or mappings with a ``text``/``headline``/``name`` key) and ``priors`` become
+the experiment's, and keys only the simulator uses (true open rates, seeds,
+iterations, its list of policies) are ignored. The simulator's own loader is
+not reused because it rejects the service's keys, which are the point here.
+An optional ``experiment:`` mapping holds the service's settings and wins over
+top-level keys of the same name::
 
     name: Spring sale
     headlines:
@@ -49,6 +52,9 @@ def spec_from_mapping(data: dict[str, Any], *, default_name: str) -> ExperimentS
         # A simulator's top-level policy (or list of them) is not the service's to reject;
         # `experiment: {policy: ...}` below is validated strictly.
         settings.pop("policy", None)
+    priors = data.get("priors")
+    if isinstance(priors, dict):  # the simulator's scenario files nest the prior here
+        settings.update({k: v for k, v in priors.items() if k in ("alpha_prior", "beta_prior")})
     nested = data.get("experiment") or {}
     if not isinstance(nested, dict):
         raise InvalidParameterError("The 'experiment' key of the file must be a mapping.")
@@ -73,7 +79,10 @@ def load_experiment_file(path: Path) -> ExperimentSpec:
     except OSError as exc:
         raise InvalidParameterError(f"Cannot read {path}: {exc.strerror}.") from None
     except yaml.YAMLError as exc:
-        raise InvalidParameterError(f"{path} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise InvalidParameterError(f"{path} is not valid YAML{where}: {problem}.") from None
     if not isinstance(data, dict):
         raise InvalidParameterError(f"{path} must hold a YAML mapping with 'headlines'.")
     return spec_from_mapping(data, default_name=path.stem)

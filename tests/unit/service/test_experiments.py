@@ -1,0 +1,281 @@
+"""The domain layer on the in-memory store: decisions, waves, cache, stopping, reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import headliner.core.policies as policies
+from headliner.core.allocation import decide
+from headliner.core.errors import ConflictError, InvalidParameterError, NotFoundError
+from headliner.core.stopping import StoppingRule
+from headliner.service.clock import ManualClock
+from headliner.service.experiments import ExperimentService, build_spec
+from headliner.service.state import stopping_from_mapping, stopping_to_mapping
+from headliner.storage.base import ExperimentStatus, OpenResult
+from headliner.storage.memory import InMemoryStore
+
+HOUR = 3600.0
+
+
+def make_service(
+    *, seed: int = 0, refresh: float = 0.0, snapshot: float = 0.0
+) -> tuple[ExperimentService, InMemoryStore, ManualClock]:
+    store = InMemoryStore()
+    clock = ManualClock()
+    service = ExperimentService(
+        store,
+        clock,
+        np.random.default_rng(seed),
+        posterior_refresh_seconds=refresh,
+        snapshot_interval_seconds=snapshot,
+    )
+    return service, store, clock
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"name": " "}, "'name' parameter"),
+        ({"headlines": ["A"]}, "'headlines' parameter"),
+        ({"headlines": "AB"}, "'headlines' parameter"),
+        ({"headlines": ["A", "A"]}, "distinct"),
+        ({"policy": "ucb1"}, "'policy' parameter"),
+        ({"leader_probability": 0.5}, "'leader_probability' parameter"),
+        ({"policy": "top_two", "leader_probability": 1.5}, "'leader_probability' parameter"),
+        ({"alpha_prior": 0.0}, "'alpha_prior' parameter"),
+        ({"attribution_window_seconds": 0.0}, "'attribution_window_seconds' parameter"),
+        ({"burn_in_per_arm": -1}, "'burn_in_per_arm' parameter"),
+        ({"floor": 0.6}, "'floor' parameter"),
+        ({"winner_exploration": 1.5}, "'winner_exploration' parameter"),
+    ],
+    ids=lambda v: str(v)[:40] if isinstance(v, dict) else None,
+)
+def test_build_spec_rejects_bad_settings(kwargs: dict[str, Any], match: str) -> None:
+    arguments: dict[str, Any] = {"name": "x", "headlines": ["A", "B"], **kwargs}
+
+    with pytest.raises(InvalidParameterError, match=match):
+        build_spec(**arguments)
+
+
+def test_build_spec_normalizes_and_stores_the_stopping_rule() -> None:
+    spec = build_spec(" x ", ["A", "B"], policy="top-two", leader_probability=0.7)
+
+    assert spec.name == "x"
+    assert spec.policy == "top_two"
+    assert spec.policy_settings == {"leader_probability": 0.7}
+    assert stopping_from_mapping(spec.stopping) == StoppingRule()
+    assert stopping_from_mapping(build_spec("x", ["A", "B"], auto_stop=False).stopping) is None
+
+
+def test_stopping_mapping_round_trip() -> None:
+    rule = StoppingRule(p_best_threshold=0.99, min_settled_sends_per_arm=10)
+
+    assert stopping_from_mapping(stopping_to_mapping(rule)) == rule
+    assert stopping_from_mapping({}) == StoppingRule()
+    assert stopping_from_mapping(stopping_to_mapping(None)) is None
+
+
+def test_decide_is_the_core_decide_with_the_same_generator() -> None:
+    service, store, clock = make_service(seed=11)
+    record = service.create(build_spec("x", ["A", "B", "C"], floor=0.05))
+    for arm, opens, non_opens in ((0, 3, 10), (1, 6, 8), (2, 1, 12)):
+        for reward in [1] * opens + [0] * non_opens:
+            decision, _ = store.record_decision(record.id, arm, 1.0, clock.now())
+            store.record_outcome(record.id, decision.id, reward, clock.now())
+    state = service.state(record.id, fresh=True)
+    twin = np.random.default_rng(11)
+
+    made = [service.decide(record.id).decision for _ in range(200)]
+    expected = [
+        decide(
+            state.policy,
+            np.array([3.0, 6.0, 1.0]),
+            np.array([10.0, 8.0, 12.0]),
+            state.sends,
+            state.probabilities,
+            twin,
+            floor=0.05,
+        )
+        for _ in range(200)
+    ]
+
+    assert [(d.arm, d.propensity) for d in made] == [(e.arm, e.propensity) for e in expected]
+
+
+def test_thompson_decisions_go_through_the_shared_rule_function(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    original = policies.choose_arm
+
+    def spy(policy: int, *args: Any) -> int:
+        calls.append(policy)
+        return original(policy, *args)
+
+    monkeypatch.setattr(policies, "choose_arm", spy)
+    service, _, _ = make_service()
+    record = service.create(build_spec("x", ["A", "B"]))
+
+    service.decide(record.id)
+
+    assert calls == [policies.THOMPSON]
+
+
+def test_burn_in_counts_local_sends_between_refreshes() -> None:
+    service, _, clock = make_service(refresh=3600.0)
+    record = service.create(build_spec("x", ["A", "B", "C"], burn_in_per_arm=2))
+
+    arms = [service.decide(record.id).decision.arm for _ in range(6)]
+
+    assert sorted(arms) == [0, 0, 1, 1, 2, 2]
+    assert service.state(record.id).status == "running"
+
+
+def test_cache_is_reused_until_it_is_older_than_the_refresh_interval() -> None:
+    service, store, clock = make_service(refresh=10.0)
+    record = service.create(build_spec("x", ["A", "B"]))
+    first = service.state(record.id)
+    store.record_decision(record.id, 0, 1.0, clock.now())
+
+    clock.advance(5.0)
+    same = service.state(record.id)
+    clock.advance(5.0)
+    fresh = service.state(record.id)
+
+    assert same is first
+    assert fresh is not first
+    assert fresh.counts[0].sends == 1
+
+
+def test_stopping_declares_the_winner_and_decisions_follow_it() -> None:
+    service, store, clock = make_service()
+    rule = StoppingRule(p_best_threshold=0.95, min_settled_sends_per_arm=30)
+    record = service.create(build_spec("x", ["A", "B"], stopping=rule, winner_exploration=0.2))
+    for arm, rate in ((0, 0.1), (1, 0.6)):
+        for i in range(50):
+            decision, _ = store.record_decision(record.id, arm, 0.5, clock.now())
+            store.record_outcome(record.id, decision.id, int(i < 50 * rate), clock.now())
+
+    decisions = [service.decide(record.id).decision for _ in range(400)]
+    experiment = store.get_experiment(record.id)
+
+    assert experiment.status is ExperimentStatus.WINNER_DECLARED
+    assert experiment.winner_arm == 1
+    share = np.mean([d.arm == 1 for d in decisions])
+    assert 0.8 < share < 1.0  # 0.9 expected: the winner plus half of the 20% exploration
+    assert {round(d.propensity, 6) for d in decisions} == {0.9, 0.1}
+
+
+def test_complete_archive_and_their_conflicts() -> None:
+    service, _, _ = make_service()
+    record = service.create(build_spec("x", ["A", "B"]))
+
+    with pytest.raises(NotFoundError):
+        service.complete(record.id, winner="Z")
+    done = service.complete(record.id, winner="B")
+    with pytest.raises(ConflictError, match="completed"):
+        service.decide(record.id)
+    with pytest.raises(ConflictError, match="completed"):
+        service.allocate(record.id, 10)
+    archived = service.archive(record.id)
+
+    assert (done.status, done.winner_arm) == (ExperimentStatus.COMPLETED, 1)
+    assert archived.status is ExperimentStatus.ARCHIVED
+    assert service.list() == []
+    assert [r.id for r in service.list(include_archived=True)] == [record.id]
+
+
+def test_a_retired_headline_cannot_be_named_winner() -> None:
+    service, _, _ = make_service()
+    record = service.create(build_spec("x", ["A", "B", "C"]))
+    service.retire_arm(record.id, 0)
+
+    with pytest.raises(ConflictError, match="retired"):
+        service.complete(record.id, winner=0)
+
+
+def test_waves_fill_burn_in_then_match_probabilities() -> None:
+    service, _, _ = make_service()
+    record = service.create(build_spec("x", ["A", "B"], burn_in_per_arm=100))
+
+    first = service.allocate(record.id, 150).wave.arm_to_sends
+    second = service.allocate(record.id, 1000).wave.arm_to_sends
+
+    assert first == {0: 75, 1: 75}
+    assert second[0] + second[1] == 1000
+    assert second == {0: 500, 1: 500}  # 25 each to finish burn-in, then an even posterior
+
+
+def test_wave_opens_by_position_or_headline() -> None:
+    service, _, clock = make_service()
+    record = service.create(build_spec("x", ["A", "B"], attribution_window_seconds=HOUR))
+    wave = service.allocate(record.id, 100).wave
+
+    service.record_wave_opens(record.id, wave.id, {0: 5, "B": 7})
+    clock.advance(2 * HOUR)
+    late = service.record_wave_opens(record.id, wave.id, {"A": 6})
+
+    assert dict(late.wave.arm_to_opens) == {0: 5, 1: 7}
+    assert dict(late.wave.arm_to_late_opens) == {0: 1, 1: 0}
+    assert late.headlines == {0: "A", 1: "B"}
+    with pytest.raises(NotFoundError, match="'Z'"):
+        service.record_wave_opens(record.id, wave.id, {"Z": 1})
+    with pytest.raises(NotFoundError):
+        service.record_wave_opens(record.id, wave.id, {9: 1})
+
+
+def test_opens_and_outcomes_through_the_service() -> None:
+    service, _, clock = make_service()
+    record = service.create(build_spec("x", ["A", "B"], attribution_window_seconds=HOUR))
+    first = service.decide(record.id).decision
+    second = service.decide(record.id).decision
+
+    assert service.record_open(record.id, first.id) is OpenResult.COUNTED
+    assert service.record_open(record.id, first.id) is OpenResult.DUPLICATE
+    assert service.record_outcome(record.id, second.id, 0) is True
+    with pytest.raises(InvalidParameterError, match="'reward' parameter"):
+        service.record_outcome(record.id, second.id, 2)
+    assert service.get_decision(record.id, first.id).headline in ("A", "B")
+    with pytest.raises(NotFoundError):
+        service.get_decision("other", first.id)
+
+
+def test_add_arm_rules() -> None:
+    service, _, _ = make_service()
+    record = service.create(build_spec("x", ["A", "B"], floor=0.4))
+
+    with pytest.raises(InvalidParameterError, match="'headline' parameter"):
+        service.add_arm(record.id, "")
+    with pytest.raises(ConflictError, match="floor"):
+        service.add_arm(record.id, "C")
+
+
+def test_report_lines_and_snapshots() -> None:
+    service, store, clock = make_service(snapshot=HOUR)
+    record = service.create(build_spec("x", ["A", "B", "C"], attribution_window_seconds=HOUR))
+    decisions = [service.decide(record.id).decision for _ in range(30)]
+    for d in decisions[:10]:
+        service.record_open(record.id, d.id)
+    service.retire_arm(record.id, 2)
+    clock.advance(2 * HOUR)
+
+    report = service.report(record.id)
+
+    assert sum(a.sends for a in report.arms) == 30
+    assert sum(a.opens for a in report.arms) == 10
+    assert all(a.pending == 0 and a.matured == a.sends for a in report.arms)
+    retired = report.arms[2]
+    assert (retired.active, retired.p_best, retired.allocation) == (False, None, None)
+    live = [a for a in report.arms if a.active]
+    assert sum(a.p_best or 0.0 for a in live) == pytest.approx(1.0)
+    assert all((a.expected_loss or 0.0) >= 0.0 for a in live)
+    assert all(
+        a.credible_interval[0] < a.posterior_mean < a.credible_interval[1] for a in report.arms
+    )
+    assert report.champion in (0, 1)
+    assert report.value_remaining >= 0.0
+    assert len(report.snapshots) == 2  # at creation time and two hours later
+    assert set(report.snapshots[-1].arm_to_p_best) == {0, 1}

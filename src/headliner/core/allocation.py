@@ -59,8 +59,10 @@ def largest_remainder(n_sends: int, weights: FloatArray) -> IntArray:
     n = check_int(n_sends, "n_sends", "largest_remainder", low=0)
     w = np.asarray(weights, dtype=np.float64)
     total = float(w.sum())
-    if w.ndim != 1 or total <= 0 or np.any(w < 0):
-        raise fail("weights", "largest_remainder", "non-negative with a positive sum", w.tolist())
+    if w.ndim != 1 or not np.isfinite(total) or total <= 0 or np.any(w < 0):
+        raise fail(
+            "weights", "largest_remainder", "finite, non-negative, with a positive sum", w.tolist()
+        )
     quota = n * w / total
     counts = np.floor(quota).astype(np.int64)
     leftover = n - int(counts.sum())

@@ -524,15 +524,15 @@ class TopTwoThompson(Policy):
     ) -> FloatArray:
         posterior = BetaPosterior.from_counts(opens, non_opens, alpha_prior, beta_prior)
         p_best = probability_of_best(posterior)
-        # The challenger is a fresh Thompson winner conditioned on differing
-        # from the leader i: P(J = k | J != i) = p_k / (1 - p_i).
+        # Given leader i, the capped challenger loop sends arm k != i when its
+        # draw m + 1 is the first to differ from i (probability p_i^m p_k,
+        # m < MAX_CHALLENGER_DRAWS) and falls back to i with probability
+        # p_i^MAX_CHALLENGER_DRAWS.
         lead = self.leader_probability
-        others = 1.0 - p_best
-        safe = np.where(others > 1e-15, others, np.inf)
-        challenger = p_best * (np.sum(p_best / safe) - p_best / safe)
-        # Where one arm holds all the mass the capped loop falls back to it.
-        stuck = float(np.sum(np.where(others > 1e-15, 0.0, p_best)))
-        probabilities = lead * p_best + (1.0 - lead) * (challenger + stuck * (others <= 1e-15))
+        tries = np.sum(p_best[:, np.newaxis] ** np.arange(MAX_CHALLENGER_DRAWS), axis=1)
+        reach = p_best * tries
+        challenger = p_best * (np.sum(reach) - reach + p_best**MAX_CHALLENGER_DRAWS)
+        probabilities = lead * p_best + (1.0 - lead) * challenger
         return np.asarray(probabilities / probabilities.sum(), dtype=np.float64)
 
 

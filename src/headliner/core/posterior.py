@@ -10,6 +10,8 @@ questions a campaign owner asks: which headline is best and how sure are we
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,8 +49,10 @@ class BetaPosterior:
     beta: FloatArray
 
     def __post_init__(self) -> None:
-        alpha = np.asarray(self.alpha, dtype=np.float64)
-        beta = np.asarray(self.beta, dtype=np.float64)
+        # Copies: freezing the caller's own arrays would break their code and
+        # let later writes to them change this frozen value.
+        alpha = np.array(self.alpha, dtype=np.float64)
+        beta = np.array(self.beta, dtype=np.float64)
         if alpha.ndim != 1 or alpha.shape != beta.shape or alpha.size == 0:
             raise fail(
                 "alpha", "BetaPosterior", "a non-empty 1-d array shaped like beta", alpha.shape
@@ -134,11 +138,41 @@ def _support(posterior: BetaPosterior) -> tuple[FloatArray, FloatArray]:
 
 
 def _best_integrand(
-    x: float, a_k: float, b_k: float, log_norm: float, a_o: FloatArray, b_o: FloatArray
+    s: float,
+    a_k: float,
+    b_k: float,
+    log_norm: float,
+    a_o: FloatArray,
+    b_o: FloatArray,
+    below: Callable[..., FloatArray],
 ) -> float:
-    """Density of arm k at x times the probability that every other arm is below x."""
-    log_f = special.xlogy(a_k - 1.0, x) + special.xlog1py(b_k - 1.0, -x) - log_norm
-    return float(np.exp(log_f) * np.prod(special.betainc(a_o, b_o, x)))
+    """Density of log θ_k at s times ``below(a_o, b_o, θ)``, the others' chance to lose."""
+    x = math.exp(s)
+    log_f = a_k * s + special.xlog1py(b_k - 1.0, -x) - log_norm
+    return float(np.exp(log_f) * np.prod(below(a_o, b_o, x)))
+
+
+def _integrate(args: tuple[object, ...], start: float, stop: float, peak: float) -> float:
+    """Integrate :func:`_best_integrand` for θ in [start, stop], over s = log θ.
+
+    In log space a density that is singular at 0 (alpha < 1) becomes a smooth
+    exponential tail that quadrature handles without loss.
+    """
+    if start >= stop:
+        return 0.0
+    low = math.log(start) if start > 0.0 else -math.inf
+    inside = math.isfinite(low) and start < peak < stop
+    value, _ = integrate.quad(
+        _best_integrand,
+        low,
+        math.log(stop),
+        args=args,
+        points=[math.log(peak)] if inside else None,
+        epsabs=1e-10,
+        epsrel=1e-10,
+        limit=200,
+    )
+    return float(value)
 
 
 def probability_of_best(posterior: BetaPosterior) -> FloatArray:
@@ -146,7 +180,10 @@ def probability_of_best(posterior: BetaPosterior) -> FloatArray:
 
     P(k best) = ∫ f_k(x) Π_{j≠k} F_j(x) dx, integrated by adaptive quadrature
     over arm k's support (absolute error well below 1e-6), then normalized so
-    the K probabilities sum to exactly 1.
+    the K probabilities sum to exactly 1. The half θ > 1/2 is integrated over
+    y = 1 - θ, where floats are dense (a posterior with beta < 1 piles mass
+    within 1e-16 of θ = 1, which θ itself cannot resolve), and each half over
+    the log of its variable (see :func:`_integrate`).
 
     Returns
     -------
@@ -157,29 +194,23 @@ def probability_of_best(posterior: BetaPosterior) -> FloatArray:
         return np.ones(1)
     a, b = posterior.alpha, posterior.beta
     lo, hi = _support(posterior)
-    top_lo = float(np.max(lo))
+    # y = 1 - θ ~ Beta(beta, alpha): the same support, resolved near θ = 1.
+    lo_y, hi_y = _support(BetaPosterior(b, a))
+    # Below the highest lower bound some other arm is almost surely larger;
+    # y_ceiling is that bound, 1 - theta_floor, in y.
+    theta_floor = float(np.max(lo))
+    y_ceiling = float(np.min(hi_y))
     result = np.zeros(k_arms)
     for k in range(k_arms):
-        # Below the highest lower bound some other arm is almost surely larger.
-        start = max(float(lo[k]), top_lo)
-        stop = float(hi[k])
-        if start >= stop:
-            continue
         others = np.arange(k_arms) != k
-
-        args = (a[k], b[k], special.betaln(a[k], b[k]), a[others], b[others])
-        peak = float(np.clip(a[k] / (a[k] + b[k]), start, stop))
-        value, _ = integrate.quad(
-            _best_integrand,
-            start,
-            stop,
-            args=args,
-            points=[peak],
-            epsabs=1e-10,
-            epsrel=1e-10,
-            limit=200,
+        log_norm = special.betaln(a[k], b[k])
+        lower = (a[k], b[k], log_norm, a[others], b[others], special.betainc)
+        upper = (b[k], a[k], log_norm, b[others], a[others], special.betaincc)
+        mean_x, mean_y = float(a[k] / (a[k] + b[k])), float(b[k] / (a[k] + b[k]))
+        result[k] = _integrate(
+            lower, max(float(lo[k]), theta_floor), min(float(hi[k]), 0.5), mean_x
         )
-        result[k] = value
+        result[k] += _integrate(upper, float(lo_y[k]), min(y_ceiling, 0.5), mean_y)
     normalized: FloatArray = result / result.sum()
     return normalized
 

@@ -25,17 +25,22 @@ def fail(name: str, owner: str, rule: str, got: object) -> InvalidParameterError
     )
 
 
+def _number(x: float) -> str:
+    """A bound as a reader writes it: "0", not "0.0"."""
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
 def _interval(low: float | None, high: float | None, closed: Closed) -> str:
     left = ">=" if closed in ("both", "left") else ">"
     right = "<=" if closed in ("both", "right") else "<"
     if low is not None and high is not None:
         lb = "[" if closed in ("both", "left") else "("
         rb = "]" if closed in ("both", "right") else ")"
-        return f"in the range {lb}{low}, {high}{rb}"
+        return f"in the range {lb}{_number(low)}, {_number(high)}{rb}"
     if low is not None:
-        return f"{left} {low}"
+        return f"{left} {_number(low)}"
     if high is not None:
-        return f"{right} {high}"
+        return f"{right} {_number(high)}"
     return "finite"
 
 

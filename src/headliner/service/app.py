@@ -18,6 +18,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -37,8 +38,20 @@ from headliner.service.deps import AppContext, Runner
 from headliner.service.experiments import ExperimentService
 from headliner.service.logs import configure_logging
 from headliner.service.metrics import Metrics
-from headliner.service.middleware import AccessLogMiddleware, BodyLimitMiddleware
-from headliner.service.routes import allocations, arms, decisions, experiments, ops
+from headliner.service.middleware import (
+    AccessLogMiddleware,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+)
+from headliner.service.routes import (
+    API_PREFIX,
+    allocations,
+    arms,
+    decisions,
+    experiments,
+    fast,
+    ops,
+)
 from headliner.service.settings import Settings, get_settings
 from headliner.storage.base import Store
 
@@ -73,6 +86,35 @@ async def _headliner_error(request: Request, exc: Exception) -> JSONResponse:
     code = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
     return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+
+
+def _document_api_keys(app: FastAPI) -> None:
+    """Show the bearer scheme on every /v1 operation of the OpenAPI document.
+
+    The check itself is :class:`ApiKeyMiddleware`, which OpenAPI cannot see.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {})
+            components["securitySchemes"] = {
+                "HTTPBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key from `headliner keys create`; required on "
+                    "/v1 once any key exists.",
+                }
+            }
+            for path, operations in schema["paths"].items():
+                if path.startswith(API_PREFIX + "/"):
+                    for operation in operations.values():
+                        operation["security"] = [{"HTTPBearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _make_rng(settings: Settings) -> np.random.Generator:
@@ -126,7 +168,7 @@ def create_app(
             service=service,
             keys=KeyCache(active, time_source, config.api_key_cache_seconds),
             metrics=metrics,
-            run=Runner(threaded=config.uses_threadpool),
+            run=Runner(threaded=config.store_calls_in_threadpool),
         )
         if owned:
             # Collect once so garbage is not frozen with the rest; skipped for an injected
@@ -149,9 +191,14 @@ def create_app(
     )
     app.add_exception_handler(HeadlinerError, _headliner_error)
     app.include_router(ops.router)
-    for module in (experiments, arms, decisions, allocations):
+    # The hot routes first: the router tries routes in order.
+    for module in (decisions, experiments, arms, allocations):
         app.include_router(module.router)
-    # The last one added runs first: the access log also sees the 413s of the body limit.
+    fast.install(app)  # after the FastAPI twins exist, in front of them
+    _document_api_keys(app)
+    # The last one added runs first: the access log also sees the 413s and 401s, and
+    # an oversized body is refused before its key is even looked at.
+    app.add_middleware(ApiKeyMiddleware, prefix=API_PREFIX)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(AccessLogMiddleware, metrics=metrics)
     return app

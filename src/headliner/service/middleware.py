@@ -13,11 +13,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from headliner.core.errors import AuthError
 from headliner.service.logs import ACCESS_LOGGER
 from headliner.service.metrics import Metrics
 
 
-async def _reply(send: Send, status: int, detail: str) -> None:
+async def _reply(
+    send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
@@ -26,6 +29,7 @@ async def _reply(send: Send, status: int, detail: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(extra or []),
             ],
         }
     )
@@ -84,6 +88,46 @@ class BodyLimitMiddleware:
         await self.app(scope, replay_receive, send)
 
 
+class ApiKeyMiddleware:
+    """Require ``Authorization: Bearer <key>`` on ``/v1`` once any key exists.
+
+    A middleware rather than a FastAPI dependency: solving a dependency tree
+    per request cost more than the rest of the decision route (profiled), and
+    the check itself is a dictionary lookup in
+    :class:`~headliner.service.auth.KeyCache`. Everything outside ``/v1``
+    (health, readiness, metrics, docs) stays public.
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str = "/v1") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the key of a /v1 request, or pass anything else through."""
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not (
+            path == self.prefix or path.startswith(self.prefix + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        token = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credentials = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and credentials.strip():
+                    token = credentials.strip()
+                break
+        try:
+            scope["app"].state.context.keys.check(token)
+        except AuthError as exc:
+            if exc.revoked:
+                await _reply(send, 403, str(exc))
+            else:
+                await _reply(send, 401, str(exc), [(b"www-authenticate", b"Bearer")])
+            return
+        await self.app(scope, receive, send)
+
+
 class AccessLogMiddleware:
     """Log one JSON line per request and observe its latency by route template."""
 
@@ -91,6 +135,7 @@ class AccessLogMiddleware:
         self.app = app
         self.metrics = metrics
         self.logger = logging.getLogger(ACCESS_LOGGER)
+        self._series: dict[tuple[str, str, str], Any] = {}  # labels() costs a lock and a lookup
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Time the request and record it once the response has started."""
@@ -115,7 +160,11 @@ class AccessLogMiddleware:
         route: Any = scope.get("route")
         # The template, not the raw path: ids would make one time series per experiment.
         template = getattr(route, "path", None) or "<unmatched>"
-        self.metrics.latency.labels(scope["method"], template, str(status)).observe(seconds)
+        key = (scope["method"], template, str(status))
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self.metrics.latency.labels(*key)
+        series.observe(seconds)
         if self.logger.isEnabledFor(logging.INFO):
             self.logger.info(
                 "request",

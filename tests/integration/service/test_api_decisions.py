@@ -249,3 +249,30 @@ def test_malformed_json_is_422(client: TestClient, new_experiment: NewExperiment
     )
 
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256], ids=["empty", "too long"])
+def test_idempotency_key_header_is_validated(
+    client: TestClient, new_experiment: NewExperiment, key: str
+) -> None:
+    experiment = new_experiment()
+
+    response = client.post(
+        f"/v1/experiments/{experiment['id']}/decisions", headers={"Idempotency-Key": key}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
+
+
+def test_field_errors_name_the_body_field(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    experiment = new_experiment()
+
+    response = client.post(
+        f"/v1/experiments/{experiment['id']}/decisions", json={"recipient_id": 42}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "recipient_id"]

@@ -28,7 +28,7 @@ def test_defaults() -> None:
     assert settings.posterior_refresh_seconds == 1.0
     assert settings.max_body_bytes == 64 * 1024
     assert settings.seed is None
-    assert settings.uses_threadpool is False
+    assert settings.store_calls_in_threadpool is False
 
 
 def test_environment_beats_yaml_beats_defaults(
@@ -99,14 +99,6 @@ def test_a_missing_config_file_is_an_error(monkeypatch: pytest.MonkeyPatch) -> N
 def test_invalid_values_are_rejected(field: str, value: object) -> None:
     with pytest.raises(ValidationError, match=field):
         Settings(_env_file=None, **{field: value})  # type: ignore[call-arg]
-
-
-def test_postgres_uses_the_threadpool_unless_told_otherwise() -> None:
-    url = "postgresql+psycopg://u@h/db"
-
-    assert Settings(_env_file=None, database_url=url).uses_threadpool is True  # type: ignore[call-arg]
-    forced = Settings(_env_file=None, database_url=url, store_calls_in_threadpool=False)  # type: ignore[call-arg]
-    assert forced.uses_threadpool is False
 
 
 def test_get_settings_is_cached_until_cleared(monkeypatch: pytest.MonkeyPatch) -> None:

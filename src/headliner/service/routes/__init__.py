@@ -1,23 +1,18 @@
 """The HTTP routes, one module per resource; :data:`ERRORS` documents the error bodies.
 
-Each ``/v1`` router carries its full prefix and the API-key dependency itself
-(rather than getting them from ``include_router``), so the matched route in
-the ASGI scope names the full path template that the latency metric is
-labelled with.
+Each ``/v1`` router carries its full prefix itself (rather than getting it
+from ``include_router``), so the matched route in the ASGI scope names the
+full path template that the latency metric is labelled with. API keys are
+checked by :class:`~headliner.service.middleware.ApiKeyMiddleware`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends
-from fastapi.params import Depends as DependsParam
-
-from headliner.service.deps import require_api_key
 from headliner.service.schemas import ErrorPublic
 
 API_PREFIX = "/v1"
-V1_DEPENDENCIES: list[DependsParam] = [Depends(require_api_key)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic, "description": "Missing or unknown API key"},

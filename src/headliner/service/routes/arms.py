@@ -5,13 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, status
 
 from headliner.service.deps import ContextDep
-from headliner.service.routes import API_PREFIX, ERRORS, V1_DEPENDENCIES
+from headliner.service.routes import API_PREFIX, ERRORS
 from headliner.service.schemas import ArmCreate, ArmPublic
 
 router = APIRouter(
     prefix=API_PREFIX + "/experiments/{experiment_id}/arms",
     tags=["arms"],
-    dependencies=V1_DEPENDENCIES,
     responses=ERRORS,
 )
 

@@ -3,19 +3,20 @@
 The decision and open routes return a ready-made ``JSONResponse`` instead of
 a model for FastAPI to validate and serialize again: the ``response_model`` in
 the decorator still documents the body, and skipping the second validation
-saves tens of microseconds per request (SEED-SPEC §6).
+saves tens of microseconds per request (SEED-SPEC §6). They also take the
+``Request`` instead of a dependency (see :mod:`headliner.service.deps`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Response, status
+from fastapi import APIRouter, Body, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from headliner.core.errors import InvalidParameterError
-from headliner.service.deps import ContextDep
-from headliner.service.routes import API_PREFIX, ERRORS, V1_DEPENDENCIES
+from headliner.service.deps import ContextDep, context_of
+from headliner.service.routes import API_PREFIX, ERRORS
 from headliner.service.schemas import (
     DecisionCreate,
     DecisionPublic,
@@ -28,7 +29,6 @@ from headliner.storage.base import OpenResult
 router = APIRouter(
     prefix=API_PREFIX + "/experiments/{experiment_id}/decisions",
     tags=["decisions"],
-    dependencies=V1_DEPENDENCIES,
     responses=ERRORS,
 )
 
@@ -41,7 +41,7 @@ router = APIRouter(
 )
 async def create_decision(
     experiment_id: str,
-    context: ContextDep,
+    request: Request,
     body: Annotated[DecisionCreate | None, Body()] = None,
     idempotency_key: Annotated[
         str | None,
@@ -55,6 +55,7 @@ async def create_decision(
     evaluation later. A retried request with the same idempotency key gets
     the stored decision back (200 instead of 201).
     """
+    context = context_of(request)
     recipient_id = body.recipient_id if body is not None else None
     key = body.idempotency_key if body is not None else None
     if idempotency_key is not None:
@@ -82,13 +83,14 @@ async def get_decision(experiment_id: str, decision_id: str, context: ContextDep
 
 
 @router.post("/{decision_id}/open", response_model=OpenPublic)
-async def record_open(experiment_id: str, decision_id: str, context: ContextDep) -> Response:
+async def record_open(experiment_id: str, decision_id: str, request: Request) -> Response:
     """Report an open. Idempotent: a second open of a decision never counts twice.
 
     ``result`` is ``counted`` (inside the attribution window), ``duplicate``
     (already opened or given an outcome: nothing changed) or ``late`` (after
     the window: stored and reported, not counted).
     """
+    context = context_of(request)
     result = await context.run(context.service.record_open, experiment_id, decision_id)
     context.metrics.opens.labels(result.value).inc()
     return JSONResponse(

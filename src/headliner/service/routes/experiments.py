@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 
 from headliner.service.deps import ContextDep
-from headliner.service.routes import API_PREFIX, ERRORS, V1_DEPENDENCIES
+from headliner.service.routes import API_PREFIX, ERRORS
 from headliner.service.schemas import (
     ExperimentComplete,
     ExperimentCreate,
@@ -17,7 +17,6 @@ from headliner.service.schemas import (
 router = APIRouter(
     prefix=API_PREFIX + "/experiments",
     tags=["experiments"],
-    dependencies=V1_DEPENDENCIES,
     responses=ERRORS,
 )
 

@@ -1,20 +1,21 @@
 """Fixtures of the service's HTTP tests: every API test runs on SQLite and on PostgreSQL.
 
-``store`` is parametrized over both databases. Each database is created and
-migrated once per session (PostgreSQL: a fresh database on the server named by
-``HEADLINER_TEST_POSTGRES_URL``, dropped at the end) and emptied after every
-test, so tests do not see each other's experiments or API keys.
+``database_url`` comes from the storage section of ``tests/integration/conftest.py``
+(a fresh SQLite file per test; the session's PostgreSQL database, emptied before
+each test; skipped with a how-to when no server is reachable, failed under
+CI=true). ``store`` is overridden here, for this directory only, to the two SQL
+stores: the shared one also runs on the in-memory store, which the unit tests
+cover. The overrides live here rather than in the shared file because one
+module cannot define ``store`` twice.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -23,78 +24,7 @@ from headliner.service.clock import ManualClock
 from headliner.service.settings import Settings
 from headliner.storage.base import Store
 
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SEED = 20240607
-
-
-def _postgres_server_url() -> str:
-    return os.environ.get("HEADLINER_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-
-
-def _unreachable(reason: str) -> None:
-    message = (
-        f"PostgreSQL is not reachable ({reason}). Start a server (e.g. "
-        "`pg_ctlcluster 15 main start`) or point HEADLINER_TEST_POSTGRES_URL at one, e.g. "
-        f"{DEFAULT_POSTGRES_URL}."
-    )
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def service_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated SQLite file for the session."""
-    from headliner.storage.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('service-db') / 'headliner.db'}"
-    upgrade(url)
-    return url
-
-
-@pytest.fixture(scope="session")
-def service_postgres_url() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for the session, dropped at the end."""
-    from headliner.storage.migrate import upgrade
-
-    server = sa.make_url(_postgres_server_url())
-    name = f"headliner_service_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        _unreachable(str(exc.orig).splitlines()[0] if exc.orig else str(exc))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _empty(url: str) -> None:
-    """Delete every row (keeps the schema): the next test starts from nothing."""
-    from headliner.storage.schema import metadata
-
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                conn.execute(table.delete())
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """URL of a migrated, empty database of each backend."""
-    url: str = request.getfixturevalue(f"service_{request.param}_url")
-    yield url
-    _empty(url)
 
 
 @pytest.fixture

@@ -25,13 +25,9 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     # Imported here so that `import headliner.cli` stays cheap and cycle-free.
-    from headliner.cli import simulate
+    from headliner.cli import service, simulate
 
     simulate.register(app)
-    try:
-        from headliner.cli import service
-    except ImportError:  # pragma: no cover - only while the service CLI is absent
-        return
     service.register(app)
 
 

@@ -233,3 +233,8 @@ def test_invalid_arguments(kwargs: dict[str, object], match: str) -> None:
     arguments.update(kwargs)
     with pytest.raises(InvalidParameterError, match=match):
         run_monte_carlo(**arguments)  # type: ignore[arg-type]
+
+
+def test_warm_up_loads_the_kernels() -> None:
+    engine.warm_up()
+    assert engine._trace_kernel.signatures and engine._checkpoint_kernel.signatures

@@ -192,7 +192,7 @@ class ExperimentService:
         """Store a new running experiment (``spec`` from :func:`build_spec`)."""
         return self.store.create_experiment(spec, self.clock.now())
 
-    def list(self, *, include_archived: bool = False) -> list[ExperimentRecord]:
+    def list_experiments(self, *, include_archived: bool = False) -> list[ExperimentRecord]:
         """Experiments, newest first."""
         return self.store.list_experiments(include_archived=include_archived)
 

@@ -184,8 +184,8 @@ def test_complete_archive_and_their_conflicts() -> None:
 
     assert (done.status, done.winner_arm) == (ExperimentStatus.COMPLETED, 1)
     assert archived.status is ExperimentStatus.ARCHIVED
-    assert service.list() == []
-    assert [r.id for r in service.list(include_archived=True)] == [record.id]
+    assert service.list_experiments() == []
+    assert [r.id for r in service.list_experiments(include_archived=True)] == [record.id]
 
 
 def test_a_retired_headline_cannot_be_named_winner() -> None:

@@ -37,7 +37,7 @@ async def list_experiments(
     include_archived: bool = Query(default=False, description="Also list archived experiments"),
 ) -> list[ExperimentSummary]:
     """Experiments, newest first."""
-    records = await context.run(context.service.list, include_archived=include_archived)
+    records = await context.run(context.service.list_experiments, include_archived=include_archived)
     return [ExperimentSummary.of(r) for r in records]
 
 

@@ -161,6 +161,7 @@ def create_app(
             rng,
             posterior_refresh_seconds=config.posterior_refresh_seconds,
             snapshot_interval_seconds=config.snapshot_interval_seconds,
+            refresh_in_background=config.refresh_in_background,
         )
         app.state.context = AppContext(
             settings=config,

@@ -165,6 +165,8 @@ class ExperimentService:
         One generator per process (seeded from OS entropy in production).
     posterior_refresh_seconds : float, default=1.0
     snapshot_interval_seconds : float, default=60.0
+    refresh_in_background : bool, default=True
+        Rebuild a stale posterior in a background thread (False: in the request).
     """
 
     def __init__(
@@ -175,16 +177,22 @@ class ExperimentService:
         *,
         posterior_refresh_seconds: float = 1.0,
         snapshot_interval_seconds: float = 60.0,
+        refresh_in_background: bool = True,
     ) -> None:
         self.store = store
         self.clock = clock
         self.rng = rng
+        # The cache's own generator (spawned from this one, so still reproducible,
+        # without consuming its draws): a background rebuild must not interleave
+        # its draws with the decisions'.
+        (cache_rng,) = rng.spawn(1)
         self.cache = StateCache(
             store,
             clock,
-            rng,
+            cache_rng,
             max_age=posterior_refresh_seconds,
             snapshot_interval=snapshot_interval_seconds,
+            background=refresh_in_background,
         )
 
     # --- experiments ----------------------------------------------------------

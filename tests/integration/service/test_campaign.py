@@ -21,14 +21,19 @@ cap is far beyond that. The seeds are fixed, so the run is reproducible.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from numpy.typing import NDArray
 
+from headliner.service.app import create_app
 from headliner.service.clock import ManualClock
+from headliner.service.settings import Settings
+from headliner.storage.base import Store
 
 HEADLINES = [
     "48 Hours Only: Save 25%",
@@ -132,13 +137,28 @@ class Campaign:
         self.waves.append(_Wave(wave["wave_id"], now, open_times, [0] * len(open_times)))
 
 
+@pytest.fixture
+def campaign_client(settings: Settings, store: Store, clock: ManualClock) -> Iterator[TestClient]:
+    """Decisions use a posterior refreshed at most once a minute, as in production.
+
+    The rebuild runs in the request rather than in the background, so that the
+    seeded run is reproducible.
+    """
+    production_like = settings.model_copy(
+        update={
+            "posterior_refresh_seconds": 60.0,
+            "snapshot_interval_seconds": 6 * HOUR,
+            "refresh_in_background": False,
+        }
+    )
+    with TestClient(create_app(production_like, store=store, clock=clock)) as client:
+        yield client
+
+
 def test_campaign_declares_the_true_best_and_reports_exact_counts(
-    client: TestClient, clock: ManualClock, settings: Any
+    campaign_client: TestClient, clock: ManualClock
 ) -> None:
-    # Decisions use a posterior refreshed once per tick, as in production.
-    context = client.app.state.context  # type: ignore[attr-defined]
-    context.service.cache._max_age = 60.0
-    context.service.cache._snapshot_interval = 6 * HOUR
+    client = campaign_client
     created = client.post(
         "/v1/experiments",
         json={

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,9 +24,14 @@ HOUR = 3600.0
 
 
 def make_service(
-    *, seed: int = 0, refresh: float = 0.0, snapshot: float = 0.0
+    *,
+    seed: int = 0,
+    refresh: float = 0.0,
+    snapshot: float = 0.0,
+    background: bool = False,
+    store: InMemoryStore | None = None,
 ) -> tuple[ExperimentService, InMemoryStore, ManualClock]:
-    store = InMemoryStore()
+    store = store if store is not None else InMemoryStore()
     clock = ManualClock()
     service = ExperimentService(
         store,
@@ -31,6 +39,7 @@ def make_service(
         np.random.default_rng(seed),
         posterior_refresh_seconds=refresh,
         snapshot_interval_seconds=snapshot,
+        refresh_in_background=background,
     )
     return service, store, clock
 
@@ -148,6 +157,61 @@ def test_cache_is_reused_until_it_is_older_than_the_refresh_interval() -> None:
     assert same is first
     assert fresh is not first
     assert fresh.counts[0].sends == 1
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10.0
+    while not condition():
+        assert time.monotonic() < deadline, "background refresh did not finish"
+        time.sleep(0.005)
+
+
+def test_a_stale_state_is_rebuilt_in_the_background_while_the_old_one_serves() -> None:
+    service, store, clock = make_service(refresh=10.0, background=True)
+    record = service.create(build_spec("x", ["A", "B"]))
+    first = service.state(record.id)
+    store.record_decision(record.id, 0, 1.0, clock.now())
+    clock.advance(10.0)
+
+    served = service.state(record.id)
+    _wait_for(lambda: service.state(record.id) is not first)
+
+    assert served is first  # the request did not wait for the rebuild
+    assert service.state(record.id).counts[0].sends == 1
+
+
+class _SlowStore(InMemoryStore):
+    """Holds ``arm_counts`` until released, to interleave a rebuild with a change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = threading.Event()
+        self.release = threading.Event()
+
+    def arm_counts(self, experiment_id: str, now: float, window_seconds: float) -> Any:
+        if self.hold.is_set():
+            self.release.wait(10.0)
+        return super().arm_counts(experiment_id, now, window_seconds)
+
+
+def test_a_rebuild_begun_before_a_change_is_discarded() -> None:
+    store = _SlowStore()
+    service, _, clock = make_service(refresh=10.0, background=True, store=store)
+    record = service.create(build_spec("x", ["A", "B"]))
+    service.state(record.id)
+    clock.advance(10.0)
+    store.hold.set()
+    service.state(record.id)  # starts a rebuild that reads RUNNING, then waits
+    store.hold.clear()
+    service.complete(record.id, winner=0)  # invalidates; the next read loads COMPLETED
+    completed = service.state(record.id)
+    store.release.set()
+    time.sleep(0.05)
+
+    assert completed.record.status is ExperimentStatus.COMPLETED
+    assert service.state(record.id).record.status is ExperimentStatus.COMPLETED
+    with pytest.raises(ConflictError):
+        service.decide(record.id)
 
 
 def test_stopping_declares_the_winner_and_decisions_follow_it() -> None:

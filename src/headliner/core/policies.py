@@ -30,7 +30,7 @@ from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
+from scipy import special
 
 from headliner.core.posterior import BetaPosterior, probability_of_best
 from headliner.core.validation import check_float, check_int, fail
@@ -364,8 +364,8 @@ def ab_test_sample_size(
     p2 = p1 * (1.0 + lift)
     if p2 >= 1.0:
         raise fail("min_detectable_lift", owner, f"< {1.0 / p1 - 1.0:.4g} for this baseline", lift)
-    z_alpha = float(stats.norm.isf(a / 2.0))
-    z_power = float(stats.norm.ppf(pw))
+    z_alpha = float(-special.ndtri(a / 2.0))
+    z_power = float(special.ndtri(pw))
     pooled = (p1 + p2) / 2.0
     root = z_alpha * math.sqrt(2.0 * pooled * (1.0 - pooled)) + z_power * math.sqrt(
         p1 * (1.0 - p1) + p2 * (1.0 - p2)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import integrate, special, stats
+from scipy import integrate, special
 
 from headliner.core.validation import check_float, check_int, fail
 
@@ -121,8 +121,8 @@ class BetaPosterior:
         """
         q = check_float(level, "level", "credible_interval", low=0.0, high=1.0, closed="neither")
         tail = (1.0 - q) / 2.0
-        lower = stats.beta.ppf(tail, self.alpha, self.beta)
-        upper = stats.beta.ppf(1.0 - tail, self.alpha, self.beta)
+        lower = special.betaincinv(self.alpha, self.beta, tail)
+        upper = special.betainccinv(self.alpha, self.beta, tail)
         return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
 
     def sample(self, rng: np.random.Generator, n_draws: int) -> FloatArray:
@@ -132,8 +132,8 @@ class BetaPosterior:
 
 
 def _support(posterior: BetaPosterior) -> tuple[FloatArray, FloatArray]:
-    lo = stats.beta.ppf(_TAIL, posterior.alpha, posterior.beta)
-    hi = stats.beta.isf(_TAIL, posterior.alpha, posterior.beta)
+    lo = special.betaincinv(posterior.alpha, posterior.beta, _TAIL)
+    hi = special.betainccinv(posterior.alpha, posterior.beta, _TAIL)
     return np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
 
 

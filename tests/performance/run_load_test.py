@@ -5,7 +5,9 @@ Steps: make a fresh database (a SQLite file in a scratch directory, or with
 afterwards), ``headliner db upgrade``, ``headliner serve`` on a free loopback
 port, wait for ``/ready``, run ``locustfile.py`` headless, stop the server,
 then print RPS, p50/p95/p99 and the failure share per request type and in
-aggregate, read from Locust's CSV statistics.
+aggregate, read from Locust's CSV statistics, and beside them the latency the
+server itself measured (its ``/metrics`` histogram), which tells the
+service's share of the latency from the load generator's own queueing.
 
 The exit status is the gate of the seed design (SEED-SPEC §5): 1 when the
 aggregated p95 exceeds 300 ms or more than 1% of requests failed, 2 when the
@@ -23,14 +25,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import re
 import subprocess
 import sys
 import tempfile
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from serving import BIN, fresh_database, running_server, upgrade_database
 
 HERE = Path(__file__).resolve().parent
@@ -131,6 +136,91 @@ def gate(aggregate: Stats, p95_limit_ms: float, failure_limit_pct: float) -> lis
     return problems
 
 
+@dataclass(frozen=True)
+class ServerLine:
+    """Server-side latency of one route, from the service's Prometheus histogram."""
+
+    route: str
+    requests: int
+    errors_5xx: int
+    p50: float
+    p95: float
+    p99: float
+
+
+def _quantile(q: float, cumulative: list[tuple[float, float]]) -> float:
+    # As PromQL's histogram_quantile: linear inside the bucket holding the rank.
+    total = cumulative[-1][1]
+    if total == 0:
+        return math.nan
+    rank = q * total
+    low, below = 0.0, 0.0
+    for upper, count in cumulative:
+        if count >= rank:
+            if math.isinf(upper):
+                return low  # beyond the last finite bucket: report its bound
+            return low + (upper - low) * (rank - below) / max(count - below, 1e-12)
+        low, below = upper, count
+    return low
+
+
+def server_latency(metrics_text: str) -> list[ServerLine]:
+    """Per route: requests, 5xx and p50/p95/p99 (ms) as the server measured them.
+
+    Locust's times include its own queueing when the generator is short of
+    CPU; the server's histogram (summed over workers by ``/metrics``) shows
+    how much of the latency is the service's. It times a request from when
+    the app starts on it: waiting for a busy event loop before that is not in
+    it. Quantiles are interpolated inside the histogram buckets (approximate).
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: dict[str, Counter[float]] = defaultdict(Counter)
+    requests: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "headliner_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            route = f"{sample.labels.get('method', '')} {sample.labels.get('route', '')}"
+            if sample.name.endswith("_bucket"):
+                buckets[route][float(sample.labels["le"])] += sample.value
+            elif sample.name.endswith("_count"):
+                requests[route] += int(sample.value)
+                if sample.labels.get("status", "").startswith("5"):
+                    errors[route] += int(sample.value)
+    lines = []
+    for route in sorted(buckets, key=lambda r: -requests[r]):
+        cumulative = sorted(buckets[route].items())
+        p50, p95, p99 = (1000.0 * _quantile(q, cumulative) for q in (0.5, 0.95, 0.99))
+        lines.append(ServerLine(route, requests[route], errors[route], p50, p95, p99))
+    return lines
+
+
+def format_server_table(lines: list[ServerLine]) -> str:
+    """A fixed-width table of the server-side latency."""
+    header = (
+        f"{'server-side (/metrics)':<66} {'count':>8} {'5xx':>5} "
+        f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+    )
+    rows = [header, "-" * len(header)]
+    for s in lines:
+        rows.append(
+            f"{s.route:<66} {s.requests:>8} {s.errors_5xx:>5} "
+            f"{s.p50:>7.1f} {s.p95:>7.1f} {s.p99:>7.1f}"
+        )
+    return "\n".join(rows)
+
+
+def fetch_metrics(base_url: str) -> str:
+    """``/metrics`` of the server, or "" if it does not answer."""
+    try:
+        response = httpx.get(f"{base_url}/metrics", timeout=10.0)
+    except httpx.HTTPError:
+        return ""
+    return response.text if response.status_code == 200 else ""
+
+
 def run_locust(args: argparse.Namespace, host: str, prefix: Path) -> int:
     """Run Locust headless against ``host``; its exit code (killed after the time bound)."""
     command = [
@@ -216,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                 ) as server:
                     print(f"load-test: server ready at {server.base_url}", flush=True)
                     code = run_locust(args, server.base_url, prefix)
+                    metrics_text = fetch_metrics(server.base_url)
         except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
             print(f"load-test: error: {exc}", file=sys.stderr)
             return 2
@@ -226,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     stats = read_stats(stats_path)
     print()
     print(format_table(stats))
+    if metrics_text:
+        print()
+        print(format_server_table(server_latency(metrics_text)))
     print(f"\nHTML report: {prefix}.html")
     aggregate = next((s for s in stats if s.name == "Aggregated"), None)
     if aggregate is None:

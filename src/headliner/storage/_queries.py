@@ -75,44 +75,60 @@ def arm_map(values: Mapping[str, float]) -> dict[int, float]:
 
 
 # --- aggregation (the delayed-feedback rule of headliner.storage.base) ----------------
-# A send is matured once created_at <= p_cutoff (now - window), the same
-# comparison InMemoryStore makes, so both stores agree at the boundary.
+# A send's window has passed once created_at <= p_cutoff (now - window), the
+# same comparison InMemoryStore makes, so both stores agree at the boundary.
 _experiment_id = sa.bindparam("p_experiment_id", type_=decisions.c.experiment_id.type)
 _cutoff: sa.BindParameter[float] = sa.bindparam("p_cutoff", type_=sa.Double())
 _d = decisions.c
-_matured_silent = sa.and_(_d.outcome.is_(None), _d.created_at <= _cutoff)
+_window_passed = _d.created_at <= _cutoff
+_matured_silent = sa.and_(_d.outcome.is_(None), _window_passed)
+# An explicit outcome is final at once; a reported open (opened_at set) is not:
+# its send matures with the window, like the sends that were not opened.
+_final = sa.or_(_window_passed, sa.and_(_d.outcome.is_not(None), _d.opened_at.is_(None)))
+
+
+def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+    return sa.func.sum(sa.case((condition, 1), else_=0))
+
 
 DECISION_COUNTS = (
     sa.select(
         _d.arm,
         sa.func.count().label("sends"),
-        sa.func.sum(sa.case((_d.outcome == 1, 1), else_=0)).label("opens"),
-        sa.func.sum(sa.case((_d.outcome == 0, 1), (_matured_silent, 1), else_=0)).label(
-            "non_opens"
-        ),
-        sa.func.sum(sa.case((_d.late, 1), else_=0)).label("late_opens"),
+        _count(_d.outcome == 1).label("opens"),
+        _count(sa.or_(_d.outcome == 0, _matured_silent)).label("non_opens"),
+        _count(_d.late).label("late_opens"),
+        _count(_final).label("matured"),
+        _count(sa.and_(_final, _d.outcome == 1)).label("matured_opens"),
     )
     .where(_d.experiment_id == _experiment_id)
     .group_by(_d.arm)
 )
-"""Per arm: sends, opens, non-opens, late opens of an experiment's decisions."""
+"""Per arm: sends, opens, non-opens, late opens, matured sends and their opens (decisions)."""
 
 _w = wave_arms.c
+_wave_passed = waves.c.created_at <= _cutoff
+
+
+def _once_passed(value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    return sa.func.sum(sa.case((_wave_passed, value), else_=0))
+
+
 WAVE_COUNTS = (
     sa.select(
         _w.arm,
         sa.func.sum(_w.sends).label("sends"),
         sa.func.sum(_w.opens).label("opens"),
-        sa.func.sum(sa.case((waves.c.created_at <= _cutoff, _w.sends - _w.opens), else_=0)).label(
-            "non_opens"
-        ),
+        _once_passed(_w.sends - _w.opens).label("non_opens"),
         sa.func.sum(_w.late_opens).label("late_opens"),
+        _once_passed(_w.sends).label("matured"),
+        _once_passed(_w.opens).label("matured_opens"),
     )
     .join(waves, waves.c.id == _w.wave_id)
     .where(waves.c.experiment_id == _experiment_id)
     .group_by(_w.arm)
 )
-"""Per arm: sends, opens, non-opens, late opens of an experiment's waves."""
+"""Per arm: the same six counts over an experiment's waves (a wave matures as a block)."""
 
 
 # --- hot-path statements, built once -----------------------------------------------------

@@ -23,6 +23,19 @@ experiment's attribution window ``w``:
 * a wave's sends follow the same rule as a block: opens reported by
   ``created_at + w`` count, the rest become non-opens at ``created_at + w``;
   opens reported later are late.
+
+Opens count as they arrive but non-opens only at the end of the window, so
+``opens / (opens + non_opens)`` leans towards headlines whose sends are
+recent. The *matured cohort* has no such lean: it is the sends whose outcome
+is final, chosen by when they were sent rather than by what happened to them:
+
+* a decision is matured once ``now >= created_at + w``, or at once when it has
+  an explicit 0/1 outcome (immediate feedback reports both kinds, so that
+  choice does not favour opens); an open *reported* inside the window does not
+  mature its send early;
+* a wave's sends all mature at ``created_at + w``;
+* ``matured_opens`` are the counted opens among matured sends. Every non-open
+  is final, so ``matured == matured_opens + non_opens``.
 """
 
 from __future__ import annotations
@@ -106,13 +119,19 @@ class ArmRecord:
 
 @dataclass(frozen=True)
 class ArmCounts:
-    """Aggregated outcomes of one arm at a moment (see the module docstring)."""
+    """Aggregated outcomes of one arm at a moment (see the module docstring).
+
+    ``opens`` and ``non_opens`` feed the decision posterior; ``matured`` and
+    ``matured_opens`` describe the matured cohort, which the stopping rule uses.
+    """
 
     arm: int
     sends: int
     opens: int
     non_opens: int
     late_opens: int
+    matured: int
+    matured_opens: int
 
     @property
     def settled(self) -> int:

@@ -315,25 +315,38 @@ class InMemoryStore:
         with self._lock:
             exp = self._experiment(experiment_id)
             n_arms = len(exp.arms)
-            sends, opens, non_opens, late = ([0] * n_arms for _ in range(4))
+            sends, opens, non_opens, late, matured, matured_opens = ([0] * n_arms for _ in range(6))
             for decision_id in exp.decision_ids:
                 d = self._decisions[decision_id]
+                window_passed = d.created_at <= cutoff
+                # An explicit outcome has no report time: opened_at stays None.
+                final = window_passed or (d.outcome is not None and d.opened_at is None)
                 sends[d.arm] += 1
                 opens[d.arm] += d.outcome == 1
-                non_opens[d.arm] += d.outcome == 0 or (d.outcome is None and d.created_at <= cutoff)
+                non_opens[d.arm] += d.outcome == 0 or (d.outcome is None and window_passed)
                 late[d.arm] += d.late
+                matured[d.arm] += final
+                matured_opens[d.arm] += final and d.outcome == 1
             for wave_id in exp.wave_ids:
                 wave = self._waves[wave_id]
-                matured = wave.created_at <= cutoff
+                window_passed = wave.created_at <= cutoff
                 for arm, n in wave.arm_to_sends.items():
                     sends[arm] += n
                     opens[arm] += wave.arm_to_opens[arm]
                     late[arm] += wave.arm_to_late_opens[arm]
-                    if matured:
+                    if window_passed:
                         non_opens[arm] += n - wave.arm_to_opens[arm]
+                        matured[arm] += n
+                        matured_opens[arm] += wave.arm_to_opens[arm]
         return [
             ArmCounts(
-                arm=i, sends=sends[i], opens=opens[i], non_opens=non_opens[i], late_opens=late[i]
+                arm=i,
+                sends=sends[i],
+                opens=opens[i],
+                non_opens=non_opens[i],
+                late_opens=late[i],
+                matured=matured[i],
+                matured_opens=matured_opens[i],
             )
             for i in range(n_arms)
         ]

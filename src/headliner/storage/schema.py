@@ -91,8 +91,11 @@ decisions = sa.Table(
     sa.Column("late", sa.Boolean, nullable=False),
     # NULL keys never clash, so decisions without a key are unconstrained.
     sa.UniqueConstraint("experiment_id", "idempotency_key"),
-    # Covers arm_counts: the GROUP BY arm reads only this index.
-    sa.Index("ix_decisions_counts", "experiment_id", "arm", "created_at", "outcome", "late"),
+    # Covers arm_counts: the GROUP BY arm reads only this index (opened_at tells a
+    # reported open from an explicit outcome, for the matured cohort).
+    sa.Index(
+        "ix_decisions_counts", "experiment_id", "arm", "created_at", "outcome", "late", "opened_at"
+    ),
 )
 
 waves = sa.Table(

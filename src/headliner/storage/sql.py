@@ -435,17 +435,19 @@ class SqlStore:
         # Arms last: every arm a counted row refers to existed before that row
         # (the insert checked it) and arms are never deleted, so none is missed.
         arm_query = sa.select(arms.c.arm).where(arms.c.experiment_id == experiment_id)
+        n_counts = len(DECISION_COUNTS.selected_columns) - 1  # every column after arm
         totals: dict[int, list[int]] = {}
         with self._engine.connect() as conn:
             for query in (DECISION_COUNTS, WAVE_COUNTS):
                 for row in conn.execute(query, params):
-                    acc = totals.setdefault(row.arm, [0, 0, 0, 0])
+                    acc = totals.setdefault(row.arm, [0] * n_counts)
                     for i, value in enumerate(row[1:]):
                         acc[i] += int(value or 0)
             positions = sorted(conn.execute(arm_query).scalars())
             if not positions:
                 self._require_experiment(conn, experiment_id)
-        return [ArmCounts(arm, *totals.get(arm, [0, 0, 0, 0])) for arm in positions]
+        # The queries' columns are in ArmCounts' field order after arm.
+        return [ArmCounts(arm, *totals.get(arm, [0] * n_counts)) for arm in positions]
 
     def record_snapshot(self, snapshot: Snapshot) -> None:
         """Append a P(best)/allocation snapshot."""

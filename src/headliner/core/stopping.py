@@ -7,8 +7,13 @@ Two rules that the field uses, alone or together:
   and Braze): the 95th percentile of (θ_max − θ_champion) / θ_champion is below
   a share (1%) of the champion's rate, so little is left to gain by testing on.
 
-Neither fires before every arm has a minimum number of settled sends, which
-guards against declaring a winner on thin data.
+Neither fires before every arm has a minimum number of matured sends, which
+guards against declaring a winner on thin data. The posterior handed to the
+rule should be the matured cohort's (sends whose outcome is final, and the
+opens among them): with delayed feedback, opens arrive before non-opens do,
+and a posterior that counts them early favours the arms whose traffic grew
+recently. The service builds it from ``ArmCounts.matured`` and
+``ArmCounts.matured_opens``.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ class StoppingRule:
         champion's rate; None turns the criterion off.
     require : {"any", "all"}, default="any"
         Whether one enabled criterion suffices or all must hold.
-    min_settled_sends_per_arm : int, default=100
-        No decision before every arm has this many settled sends.
+    min_matured_sends_per_arm : int, default=100
+        No decision before every arm has this many matured sends (sends whose
+        outcome is final).
     n_draws : int, default=10000
         Posterior draws for the value-remaining quantile.
     """
@@ -48,7 +54,7 @@ class StoppingRule:
     p_best_threshold: float | None = 0.95
     value_remaining_threshold: float | None = 0.01
     require: Literal["any", "all"] = "any"
-    min_settled_sends_per_arm: int = 100
+    min_matured_sends_per_arm: int = 100
     n_draws: int = 10_000
 
     def __post_init__(self) -> None:
@@ -69,7 +75,7 @@ class StoppingRule:
             )
         if self.require not in ("any", "all"):
             raise fail("require", owner, "one of 'any', 'all'", self.require)
-        check_int(self.min_settled_sends_per_arm, "min_settled_sends_per_arm", owner, low=0)
+        check_int(self.min_matured_sends_per_arm, "min_matured_sends_per_arm", owner, low=0)
         check_int(self.n_draws, "n_draws", owner, low=100)
 
 
@@ -100,7 +106,7 @@ class StoppingVerdict:
 def evaluate_stopping(
     rule: StoppingRule,
     posterior: BetaPosterior,
-    settled_sends: NDArray[np.int64],
+    matured_sends: NDArray[np.int64],
     rng: np.random.Generator,
     *,
     p_best: FloatArray | None = None,
@@ -111,8 +117,9 @@ def evaluate_stopping(
     ----------
     rule : StoppingRule
     posterior : BetaPosterior
-    settled_sends : ndarray of shape (n_arms,)
-        Opens plus matured non-opens per arm.
+        The matured cohort's posterior (see the module docstring).
+    matured_sends : ndarray of shape (n_arms,)
+        Sends per arm whose outcome is final.
     rng : numpy.random.Generator
         Draws for value remaining; seed it for a reproducible verdict.
     p_best : ndarray of shape (n_arms,), optional
@@ -133,7 +140,7 @@ def evaluate_stopping(
         checks.append(ok)
         if ok:
             held.append(f"value remaining {remaining:.4f} < {rule.value_remaining_threshold}")
-    enough = bool(np.all(np.asarray(settled_sends) >= rule.min_settled_sends_per_arm))
+    enough = bool(np.all(np.asarray(matured_sends) >= rule.min_matured_sends_per_arm))
     met = enough and (all(checks) if rule.require == "all" else any(checks))
     return StoppingVerdict(
         winner=champion if met else None,

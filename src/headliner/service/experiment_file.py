@@ -17,7 +17,7 @@ top-level keys of the same name::
       policy: thompson
       attribution_window_seconds: 259200
       burn_in_per_arm: 100
-      stopping: {p_best_threshold: 0.95, min_settled_sends_per_arm: 500}
+      stopping: {p_best_threshold: 0.95, min_matured_sends_per_arm: 500}
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class StoppingSettings(_Input):
     p_best_threshold: float | None = Field(default=0.95, ge=0.5, le=1.0)
     value_remaining_threshold: float | None = Field(default=0.01, gt=0.0)
     require: Literal["any", "all"] = "any"
-    min_settled_sends_per_arm: int = Field(default=100, ge=0)
+    min_matured_sends_per_arm: int = Field(default=100, ge=0)
     n_draws: int = Field(default=10_000, ge=100, le=1_000_000)
 
     @model_validator(mode="after")
@@ -72,7 +72,7 @@ class StoppingSettings(_Input):
             p_best_threshold=rule.p_best_threshold,
             value_remaining_threshold=rule.value_remaining_threshold,
             require=rule.require,
-            min_settled_sends_per_arm=rule.min_settled_sends_per_arm,
+            min_matured_sends_per_arm=rule.min_matured_sends_per_arm,
             n_draws=rule.n_draws,
         )
 

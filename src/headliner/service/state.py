@@ -54,11 +54,20 @@ def stopping_to_mapping(rule: StoppingRule | None) -> dict[str, Any]:
     return {"enabled": True, **asdict(rule)}
 
 
+#: Stored names of stopping settings that were renamed since: old -> new.
+_RENAMED_STOPPING_SETTINGS = {"min_settled_sends_per_arm": "min_matured_sends_per_arm"}
+
+
 def stopping_from_mapping(stored: Mapping[str, Any]) -> StoppingRule | None:
-    """Inverse of :func:`stopping_to_mapping` (an empty mapping means the default rule)."""
+    """Inverse of :func:`stopping_to_mapping` (an empty mapping means the default rule).
+
+    Experiments stored before a setting was renamed keep loading under the new name.
+    """
     if not stored.get("enabled", True):
         return None
-    settings = {k: v for k, v in stored.items() if k != "enabled"}
+    settings = {
+        _RENAMED_STOPPING_SETTINGS.get(k, k): v for k, v in stored.items() if k != "enabled"
+    }
     return StoppingRule(**settings)
 
 
@@ -307,7 +316,7 @@ class StateCache:
     ) -> ExperimentState:
         settled = (state.opens + state.non_opens).astype(np.int64)
         # Cheap guard first: the quadrature and the draws only run once data suffices.
-        if state.n_active < 2 or np.any(settled < rule.min_settled_sends_per_arm):
+        if state.n_active < 2 or np.any(settled < rule.min_matured_sends_per_arm):
             return state
         verdict = evaluate_stopping(
             rule, state.posterior(), settled, self._rng, p_best=state.ensure_p_best()

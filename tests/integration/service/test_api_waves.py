@@ -96,7 +96,7 @@ def test_after_a_winner_waves_go_to_it_with_the_exploration_share(
     experiment = new_experiment(
         winner_exploration=0.3,
         burn_in_per_arm=20,
-        stopping={"p_best_threshold": 0.95, "min_settled_sends_per_arm": 20},
+        stopping={"p_best_threshold": 0.95, "min_matured_sends_per_arm": 20},
     )
     url = f"/v1/experiments/{experiment['id']}"
     decisions = [client.post(f"{url}/decisions").json() for _ in range(60)]

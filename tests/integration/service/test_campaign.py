@@ -170,7 +170,7 @@ def test_campaign_declares_the_true_best_and_reports_exact_counts(
             "stopping": {
                 "p_best_threshold": 0.99,
                 "value_remaining_threshold": 0.01,
-                "min_settled_sends_per_arm": 1000,
+                "min_matured_sends_per_arm": 1000,
             },
         },
     ).json()

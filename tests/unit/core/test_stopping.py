@@ -17,7 +17,7 @@ CLEAR = BetaPosterior.from_counts([1_200, 900], [3_800, 4_100])
 # Two arms at 0.2 after 10^6 sends each: P(best) ≈ 0.5 either way, but no
 # draw is more than ~0.5% apart, so the value remaining is under 1%.
 TIED_AND_PRECISE = BetaPosterior.from_counts([200_000, 200_100], [800_000, 799_900])
-# 0.21 against 0.20 after 200 sends each: nothing is settled.
+# 0.21 against 0.20 after 200 sends each: too close to call.
 UNCLEAR = BetaPosterior.from_counts([42, 40], [158, 160])
 
 ENOUGH = np.array([10**6, 10**6], dtype=np.int64)
@@ -50,8 +50,8 @@ def message(name: str, rule: str, got: str) -> str:
         ),
         ({"require": "most"}, message("require", "one of 'any', 'all'", "'most'")),
         (
-            {"min_settled_sends_per_arm": -1},
-            message("min_settled_sends_per_arm", "an int >= 0", "-1"),
+            {"min_matured_sends_per_arm": -1},
+            message("min_matured_sends_per_arm", "an int >= 0", "-1"),
         ),
         ({"n_draws": 99}, message("n_draws", "an int >= 100", "99")),
     ],
@@ -93,8 +93,8 @@ def test_clear_winner_is_declared_with_both_reasons(rng: np.random.Generator) ->
 
 
 def test_no_winner_on_thin_data(rng: np.random.Generator) -> None:
-    settled = np.array([5_000, 99], dtype=np.int64)
-    verdict = evaluate_stopping(StoppingRule(min_settled_sends_per_arm=100), CLEAR, settled, rng)
+    matured = np.array([5_000, 99], dtype=np.int64)
+    verdict = evaluate_stopping(StoppingRule(min_matured_sends_per_arm=100), CLEAR, matured, rng)
     assert verdict.winner is None
     assert verdict.reasons == ()
     # The summaries are still reported.

@@ -80,11 +80,19 @@ def test_build_spec_normalizes_and_stores_the_stopping_rule() -> None:
 
 
 def test_stopping_mapping_round_trip() -> None:
-    rule = StoppingRule(p_best_threshold=0.99, min_settled_sends_per_arm=10)
+    rule = StoppingRule(p_best_threshold=0.99, min_matured_sends_per_arm=10)
 
     assert stopping_from_mapping(stopping_to_mapping(rule)) == rule
     assert stopping_from_mapping({}) == StoppingRule()
     assert stopping_from_mapping(stopping_to_mapping(None)) is None
+
+
+def test_stopping_stored_under_the_old_setting_name_still_loads() -> None:
+    stored = {"enabled": True, "p_best_threshold": 0.99, "min_settled_sends_per_arm": 10}
+
+    assert stopping_from_mapping(stored) == StoppingRule(
+        p_best_threshold=0.99, min_matured_sends_per_arm=10
+    )
 
 
 def test_decide_is_the_core_decide_with_the_same_generator() -> None:
@@ -216,7 +224,7 @@ def test_a_rebuild_begun_before_a_change_is_discarded() -> None:
 
 def test_stopping_declares_the_winner_and_decisions_follow_it() -> None:
     service, store, clock = make_service()
-    rule = StoppingRule(p_best_threshold=0.95, min_settled_sends_per_arm=30)
+    rule = StoppingRule(p_best_threshold=0.95, min_matured_sends_per_arm=30)
     record = service.create(build_spec("x", ["A", "B"], stopping=rule, winner_exploration=0.2))
     for arm, rate in ((0, 0.1), (1, 0.6)):
         for i in range(50):

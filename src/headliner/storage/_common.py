@@ -44,6 +44,7 @@ def new_experiment(spec: ExperimentSpec, now: float) -> ExperimentRecord:
         winner_arm=None,
         created_at=float(now),
         completed_at=None,
+        winner_reason=None,
     )
 
 

@@ -42,6 +42,7 @@ def experiment_record(row: Row[Any]) -> ExperimentRecord:
         winner_arm=row.winner_arm,
         created_at=float(row.created_at),
         completed_at=opt_float(row.completed_at),
+        winner_reason=row.winner_reason,
     )
 
 

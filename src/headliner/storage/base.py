@@ -99,6 +99,7 @@ class ExperimentRecord:
     winner_arm: int | None
     created_at: float
     completed_at: float | None
+    winner_reason: str | None  # why the winner was named, as recorded then
 
 
 @dataclass(frozen=True)
@@ -220,12 +221,13 @@ class Store(Protocol):
         *,
         allowed_from: frozenset[ExperimentStatus],
         winner_arm: int | None = None,
+        winner_reason: str | None = None,
     ) -> ExperimentRecord:
         """Move to ``status`` atomically if the current status is in ``allowed_from``.
 
-        ConflictError (naming the current status) otherwise. ``winner_arm`` is
-        stored when given (NotFoundError if no such arm); COMPLETED also sets
-        ``completed_at``.
+        ConflictError (naming the current status) otherwise. ``winner_arm`` and
+        ``winner_reason`` are stored when given (NotFoundError if no such
+        arm); COMPLETED also sets ``completed_at``.
         """
         ...
 

@@ -148,6 +148,7 @@ class InMemoryStore:
         *,
         allowed_from: frozenset[ExperimentStatus],
         winner_arm: int | None = None,
+        winner_reason: str | None = None,
     ) -> ExperimentRecord:
         """Move to ``status`` atomically if the current status is in ``allowed_from``."""
         with self._lock:
@@ -161,6 +162,7 @@ class InMemoryStore:
                 exp.record,
                 status=status,
                 winner_arm=exp.record.winner_arm if winner_arm is None else winner_arm,
+                winner_reason=exp.record.winner_reason if winner_reason is None else winner_reason,
                 completed_at=float(now)
                 if status is ExperimentStatus.COMPLETED
                 else exp.record.completed_at,

@@ -61,6 +61,7 @@ experiments = sa.Table(
     sa.Column("winner_exploration", sa.Double, nullable=False),
     sa.Column("stopping", sa.JSON, nullable=False),
     sa.Column("winner_arm", sa.Integer, nullable=True),
+    sa.Column("winner_reason", sa.Text, nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("completed_at", Time, nullable=True),
 )

@@ -221,11 +221,14 @@ class SqlStore:
         *,
         allowed_from: frozenset[ExperimentStatus],
         winner_arm: int | None = None,
+        winner_reason: str | None = None,
     ) -> ExperimentRecord:
         """Move to ``status`` atomically if the current status is in ``allowed_from``."""
         values: dict[str, Any] = {"status": status.value}
         if winner_arm is not None:
             values["winner_arm"] = winner_arm
+        if winner_reason is not None:
+            values["winner_reason"] = winner_reason
         if status is ExperimentStatus.COMPLETED:
             values["completed_at"] = now
         # One conditional UPDATE: two concurrent moves cannot both pass the check.

@@ -58,6 +58,7 @@ def test_create_experiment_stores_the_spec_as_running(store: Store) -> None:
     assert (exp.burn_in_per_arm, exp.floor, exp.winner_exploration) == (100, 0.01, 0.05)
     assert dict(exp.stopping) == {"p_best_threshold": 0.95, "min_settled_per_arm": 200}
     assert (exp.winner_arm, exp.created_at, exp.completed_at) == (None, T0, None)
+    assert exp.winner_reason is None
     assert store.get_experiment(exp.id) == exp
     assert store.list_arms(exp.id) == [
         ArmRecord(exp.id, i, headline, T0, None) for i, headline in enumerate(HEADLINES)
@@ -99,14 +100,20 @@ def test_list_experiments_newest_first_without_archived(store: Store) -> None:
 def test_set_status_moves_and_stores_winner(store: Store) -> None:
     exp = make_experiment(store)
     declared = store.set_status(
-        exp.id, ExperimentStatus.WINNER_DECLARED, T0 + 5, allowed_from=RUNNING, winner_arm=2
+        exp.id,
+        ExperimentStatus.WINNER_DECLARED,
+        T0 + 5,
+        allowed_from=RUNNING,
+        winner_arm=2,
+        winner_reason="P(best) 0.9912 >= 0.99",
     )
     assert (declared.status, declared.winner_arm, declared.completed_at) == (
         ExperimentStatus.WINNER_DECLARED,
         2,
         None,
     )
-    # No winner_arm given: the stored one stays; COMPLETED sets completed_at.
+    assert declared.winner_reason == "P(best) 0.9912 >= 0.99"
+    # No winner_arm or reason given: the stored ones stay; COMPLETED sets completed_at.
     completed = store.set_status(
         exp.id,
         ExperimentStatus.COMPLETED,
@@ -118,6 +125,7 @@ def test_set_status_moves_and_stores_winner(store: Store) -> None:
         2,
         T0 + 9,
     )
+    assert completed.winner_reason == "P(best) 0.9912 >= 0.99"
     assert store.get_experiment(exp.id) == completed
 
 

@@ -189,7 +189,7 @@ def experiments_report(experiment_id: Annotated[str, typer.Argument(help="Experi
             a.headline + ("" if a.active else " (retired)"),
             str(a.sends),
             str(a.opens),
-            str(a.matured),
+            str(a.matured_sends),
             str(a.pending),
             str(a.late_opens),
             _pct(a.observed_rate),
@@ -203,6 +203,16 @@ def experiments_report(experiment_id: Annotated[str, typer.Argument(help="Experi
     console.print(table)
     winner = "none yet" if report.winner_arm is None else f"headline {report.winner_arm}"
     console.print(f"winner: {winner}; value remaining: {_pct(report.value_remaining)}")
+    stop = report.stopping_status
+    needed = "off" if stop.min_matured_sends_per_arm is None else stop.min_matured_sends_per_arm
+    console.print(
+        f"stopping (matured cohort): champion headline {stop.champion}, "
+        f"P(best) {_pct(stop.p_best)}, value remaining {_pct(stop.value_remaining)}, "
+        f"fewest matured sends {stop.fewest_matured_sends} (minimum {needed})",
+        soft_wrap=True,  # one line per fact, whatever the terminal's width
+    )
+    if stop.reason is not None:
+        console.print(f"why the winner: {stop.reason}", soft_wrap=True)
 
 
 # --- keys -----------------------------------------------------------------------

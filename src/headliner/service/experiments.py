@@ -48,6 +48,8 @@ from headliner.storage.base import (
 SERVICE_POLICIES = ("thompson", "uniform", "top_two")
 
 _OWNER = "Experiment"
+#: The recorded reason of a winner named by hand (``complete``).
+HAND_PICKED = "named by hand when the experiment was completed"
 _LIVE = frozenset({ExperimentStatus.RUNNING, ExperimentStatus.WINNER_DECLARED})
 
 
@@ -213,12 +215,15 @@ class ExperimentService:
         arm = self._resolve_arm(experiment_id, winner)
         if not arm.active:
             raise ConflictError(f"Headline {arm.arm} is retired and cannot be declared the winner.")
+        # Confirming the winner the stopping rule declared keeps the rule's reason.
+        confirmed = self.store.get_experiment(experiment_id).winner_arm == arm.arm
         record = self.store.set_status(
             experiment_id,
             ExperimentStatus.COMPLETED,
             self.clock.now(),
             allowed_from=_LIVE,
             winner_arm=arm.arm,
+            winner_reason=None if confirmed else HAND_PICKED,
         )
         self.cache.invalidate(experiment_id)
         return record

@@ -21,7 +21,7 @@ from pydantic import (
 
 from headliner.core.stopping import StoppingRule
 from headliner.service.experiments import DecisionResult, WaveResult, build_spec
-from headliner.service.reporting import Report
+from headliner.service.reporting import Report, StoppingStatus
 from headliner.service.state import ExperimentState, stopping_from_mapping
 from headliner.storage.base import (
     ApiKeyRecord,
@@ -385,7 +385,12 @@ class WaveOpensCreate(_Input):
 
 # --- report -------------------------------------------------------------------
 class ArmReportPublic(BaseModel):
-    """One headline's line of the report; ``matured`` = settled sends."""
+    """One headline's line of the report.
+
+    ``opens``/``non_opens`` and the posterior summaries are the decision
+    posterior's; ``matured_sends`` are the sends whose outcome is final and
+    ``matured_opens`` the opens among them; ``observed_rate`` is their ratio.
+    """
 
     arm: int
     headline: str
@@ -393,7 +398,8 @@ class ArmReportPublic(BaseModel):
     sends: int
     opens: int
     non_opens: int
-    matured: int
+    matured_sends: int
+    matured_opens: int
     pending: int
     late_opens: int
     observed_rate: float | None
@@ -421,8 +427,37 @@ class SnapshotPublic(BaseModel):
         )
 
 
+class StoppingStatusPublic(BaseModel):
+    """The stopping rule's view: the matured cohort's champion, and any declaration."""
+
+    champion_arm: int = Field(description="highest P(best) in the matured cohort")
+    p_best: float = Field(description="the champion's P(best), matured cohort")
+    value_remaining: float = Field(description="95th percentile, matured cohort")
+    min_matured_sends_per_arm: int | None = Field(description="null: automatic stopping off")
+    fewest_matured_sends: int = Field(description="smallest matured count, active headlines")
+    winner_declared: bool = Field(description="a winner was named, by the rule or by hand")
+    reason: str | None = Field(description="why, as recorded when the winner was named")
+
+    @classmethod
+    def of(cls, status: StoppingStatus) -> StoppingStatusPublic:
+        """From the domain block."""
+        return cls(
+            champion_arm=status.champion,
+            p_best=status.p_best,
+            value_remaining=status.value_remaining,
+            min_matured_sends_per_arm=status.min_matured_sends_per_arm,
+            fewest_matured_sends=status.fewest_matured_sends,
+            winner_declared=status.winner_declared,
+            reason=status.reason,
+        )
+
+
 class ReportPublic(BaseModel):
-    """The experiment report."""
+    """The experiment report.
+
+    ``champion_arm`` and ``value_remaining`` are the decision posterior's, like
+    the per-headline summaries; ``stopping_status`` holds the stopping rule's.
+    """
 
     experiment_id: str
     name: str
@@ -433,6 +468,7 @@ class ReportPublic(BaseModel):
     champion_arm: int
     value_remaining: float
     stopping: StoppingSettings
+    stopping_status: StoppingStatusPublic
     arms: list[ArmReportPublic]
     snapshots: list[SnapshotPublic]
 
@@ -451,6 +487,7 @@ class ReportPublic(BaseModel):
             champion_arm=report.champion,
             value_remaining=report.value_remaining,
             stopping=StoppingSettings.from_rule(report.stopping),
+            stopping_status=StoppingStatusPublic.of(report.stopping_status),
             arms=[ArmReportPublic(**vars(a)) for a in report.arms],
             snapshots=[SnapshotPublic.of(s) for s in report.snapshots],
         )

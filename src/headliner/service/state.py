@@ -12,6 +12,14 @@ A refresh is also where the experiment moves on by itself: it runs the
 stopping rule and declares the winner (an atomic RUNNING → WINNER_DECLARED
 transition, so two processes cannot both declare), and it writes a snapshot
 of P(best) and allocation at most every ``snapshot_interval_seconds``.
+
+Two posteriors live here. Decisions use every counted open and every matured
+non-open (the issue's rule: an open moves the posterior as soon as it
+arrives). The stopping rule, whose declaration cannot be undone, uses the
+matured cohort only (sends whose outcome is final and the opens among them,
+see :mod:`headliner.storage.base`): opens arrive hours before non-opens do,
+so the decision posterior overrates the headlines whose traffic grew
+recently, and a declaration must not rest on that lean.
 """
 
 from __future__ import annotations
@@ -78,7 +86,8 @@ class ExperimentState:
     Arrays are over the *active* arms, in position order; ``active[i]`` is the
     stored position of the i-th of them. ``sends`` also counts the decisions
     this process made since the refresh (for burn-in); everything else is as
-    read from the store.
+    read from the store. ``opens``/``non_opens`` make the decision posterior,
+    ``matured_opens``/``matured`` the stopping rule's (the matured cohort).
     """
 
     record: ExperimentRecord
@@ -90,6 +99,8 @@ class ExperimentState:
     opens: FloatArray
     non_opens: FloatArray
     sends: IntArray
+    matured: IntArray
+    matured_opens: FloatArray
     probabilities: FloatArray
     refreshed_at: float
     ticket: int = 0
@@ -129,6 +140,15 @@ class ExperimentState:
         """Posterior of the active arms."""
         return BetaPosterior.from_counts(
             self.opens, self.non_opens, self.record.alpha_prior, self.record.beta_prior
+        )
+
+    def matured_posterior(self) -> BetaPosterior:
+        """Posterior of the active arms from their matured cohort (what stopping sees)."""
+        return BetaPosterior.from_counts(
+            self.matured_opens,
+            self.matured - self.matured_opens,
+            self.record.alpha_prior,
+            self.record.beta_prior,
         )
 
     def allocation(self) -> FloatArray:
@@ -277,6 +297,8 @@ class StateCache:
         opens = np.array([by_arm[a].opens for a in active], dtype=np.float64)
         non_opens = np.array([by_arm[a].non_opens for a in active], dtype=np.float64)
         sends = np.array([by_arm[a].sends for a in active], dtype=np.int64)
+        matured = np.array([by_arm[a].matured for a in active], dtype=np.int64)
+        matured_opens = np.array([by_arm[a].matured_opens for a in active], dtype=np.float64)
         policy = make_policy(record.policy, **record.policy_settings)
         state = ExperimentState(
             record=record,
@@ -288,6 +310,8 @@ class StateCache:
             opens=opens,
             non_opens=non_opens,
             sends=sends,
+            matured=matured,
+            matured_opens=matured_opens,
             probabilities=np.empty(0),
             refreshed_at=now,
         )
@@ -314,13 +338,12 @@ class StateCache:
     def _check_stopping(
         self, state: ExperimentState, rule: StoppingRule, now: float
     ) -> ExperimentState:
-        settled = (state.opens + state.non_opens).astype(np.int64)
         # Cheap guard first: the quadrature and the draws only run once data suffices.
-        if state.n_active < 2 or np.any(settled < rule.min_matured_sends_per_arm):
+        if state.n_active < 2 or np.any(state.matured < rule.min_matured_sends_per_arm):
             return state
-        verdict = evaluate_stopping(
-            rule, state.posterior(), settled, self._rng, p_best=state.ensure_p_best()
-        )
+        # The matured cohort's own P(best), not the decision posterior's cached one
+        # (see the module docstring): one more quadrature per refresh from here on.
+        verdict = evaluate_stopping(rule, state.matured_posterior(), state.matured, self._rng)
         if verdict.winner is None:
             return state
         winner_arm = int(state.active[verdict.winner])
@@ -331,6 +354,7 @@ class StateCache:
                 now,
                 allowed_from=frozenset({ExperimentStatus.RUNNING}),
                 winner_arm=winner_arm,
+                winner_reason="stopping rule on the matured cohort: " + "; ".join(verdict.reasons),
             )
         except ConflictError:
             # Another process (or a hand-made change) moved the experiment on first.

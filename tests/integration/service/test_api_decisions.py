@@ -102,7 +102,9 @@ def test_open_is_counted_once_then_duplicate(
     }
     assert second.json()["result"] == "duplicate"
     line = report["arms"][decision["arm"]]
-    assert (line["opens"], line["matured"], line["pending"]) == (1, 1, 0)
+    # Counted at once for the decision posterior; matured only with its window.
+    assert (line["opens"], line["pending"]) == (1, 0)
+    assert (line["matured_sends"], line["matured_opens"]) == (0, 0)
 
 
 def test_send_is_pending_until_the_window_passes_then_a_non_open(
@@ -117,7 +119,7 @@ def test_send_is_pending_until_the_window_passes_then_a_non_open(
     after = client.get(report_url).json()["arms"][decision["arm"]]
 
     assert (before["pending"], before["non_opens"]) == (1, 0)
-    assert (after["pending"], after["non_opens"], after["matured"]) == (0, 1, 1)
+    assert (after["pending"], after["non_opens"], after["matured_sends"]) == (0, 1, 1)
 
 
 def test_open_after_the_window_is_late_stored_not_counted(

@@ -119,6 +119,8 @@ def test_experiments_create_from_the_reference_scenario_list_and_report(
     assert report.exit_code == 0, report.output
     assert "Ending Tonight" in report.stdout
     assert "running" in report.stdout
+    assert "stopping (matured cohort): champion headline" in report.stdout
+    assert "fewest matured sends 0" in report.stdout
 
 
 def test_experiments_create_with_service_settings(

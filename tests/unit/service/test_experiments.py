@@ -338,7 +338,8 @@ def test_report_lines_and_snapshots() -> None:
 
     assert sum(a.sends for a in report.arms) == 30
     assert sum(a.opens for a in report.arms) == 10
-    assert all(a.pending == 0 and a.matured == a.sends for a in report.arms)
+    assert all(a.pending == 0 and a.matured_sends == a.sends for a in report.arms)
+    assert sum(a.matured_opens for a in report.arms) == 10
     retired = report.arms[2]
     assert (retired.active, retired.p_best, retired.allocation) == (False, None, None)
     live = [a for a in report.arms if a.active]

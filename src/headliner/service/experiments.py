@@ -34,6 +34,7 @@ from headliner.service.clock import Clock
 from headliner.service.reporting import Report, build_report
 from headliner.service.state import ExperimentState, StateCache, stopping_to_mapping
 from headliner.storage.base import (
+    LIVE_STATUSES,
     ArmRecord,
     DecisionRecord,
     ExperimentRecord,
@@ -50,7 +51,6 @@ SERVICE_POLICIES = ("thompson", "uniform", "top_two")
 _OWNER = "Experiment"
 #: The recorded reason of a winner named by hand (``complete``).
 HAND_PICKED = "named by hand when the experiment was completed"
-_LIVE = frozenset({ExperimentStatus.RUNNING, ExperimentStatus.WINNER_DECLARED})
 
 
 def build_spec(
@@ -221,7 +221,7 @@ class ExperimentService:
             experiment_id,
             ExperimentStatus.COMPLETED,
             self.clock.now(),
-            allowed_from=_LIVE,
+            allowed_from=LIVE_STATUSES,
             winner_arm=arm.arm,
             winner_reason=None if confirmed else HAND_PICKED,
         )
@@ -285,15 +285,16 @@ class ExperimentService:
     ) -> DecisionResult:
         """Choose the headline for one send, log it, and return it with its propensity.
 
-        A known ``idempotency_key`` returns the decision stored under it.
-        ConflictError once the experiment is completed or archived.
+        A known ``idempotency_key`` returns the decision stored under it, even
+        once the experiment has ended: it was made while the experiment was
+        live, and a client retrying a lost response must learn its headline.
+        Otherwise ConflictError once the experiment is completed or archived,
+        from the cached status or, when that is stale, from the store itself.
         """
         state = self.cache.get(experiment_id)
         record = state.record
-        if record.status not in _LIVE:
-            raise ConflictError(
-                f"Experiment {experiment_id} is {record.status.value}: it makes no more decisions."
-            )
+        if record.status not in LIVE_STATUSES:
+            return self._replay_or_refuse(state, idempotency_key)
         if record.status is ExperimentStatus.WINNER_DECLARED and state.winner_index is not None:
             choice = decide_winner(
                 state.winner_index, state.n_active, record.winner_exploration, self.rng
@@ -313,17 +314,36 @@ class ExperimentService:
                 burn_in=record.burn_in_per_arm,
                 floor=record.floor,
             )
-        decision, created = self.store.record_decision(
-            experiment_id,
-            int(state.active[choice.arm]),
-            choice.propensity,
-            self.clock.now(),
-            recipient_id=recipient_id,
-            idempotency_key=idempotency_key,
-        )
+        try:
+            decision, created = self.store.record_decision(
+                experiment_id,
+                int(state.active[choice.arm]),
+                choice.propensity,
+                self.clock.now(),
+                recipient_id=recipient_id,
+                idempotency_key=idempotency_key,
+            )
+        except ConflictError:
+            # The store saw a status this process has not yet: the next request
+            # re-reads it instead of choosing again from the stale state.
+            self.cache.invalidate(experiment_id)
+            raise
         if created:
             state.sends[choice.arm] += 1  # burn-in sees this send before the next refresh
         return DecisionResult(decision, state.headline(decision.arm), replayed=not created)
+
+    def _replay_or_refuse(
+        self, state: ExperimentState, idempotency_key: str | None
+    ) -> DecisionResult:
+        """The stored decision of a retried request, or ConflictError: the experiment ended."""
+        record = state.record
+        if idempotency_key is not None:
+            decision = self.store.find_decision(record.id, idempotency_key)
+            if decision is not None:
+                return DecisionResult(decision, state.headline(decision.arm), replayed=True)
+        raise ConflictError(
+            f"Experiment {record.id} is {record.status.value}: it makes no more decisions."
+        )
 
     def get_decision(self, experiment_id: str, decision_id: str) -> DecisionResult:
         """A logged decision of this experiment."""
@@ -351,7 +371,7 @@ class ExperimentService:
         # A wave moves many sends at once, so it is worth a fresh posterior.
         state = self.state(experiment_id, fresh=True)
         record = state.record
-        if record.status not in _LIVE:
+        if record.status not in LIVE_STATUSES:
             raise ConflictError(
                 f"Experiment {experiment_id} is {record.status.value}: "
                 "it makes no more allocations."

@@ -131,6 +131,12 @@ def status_conflict(
     )
 
 
+def not_live(experiment_id: str, status: ExperimentStatus, what: str) -> ConflictError:
+    return ConflictError(
+        f"Experiment {experiment_id!r} is {status.value}: it makes no more {what}."
+    )
+
+
 def headline_exists(experiment_id: str, headline: str) -> ConflictError:
     return ConflictError(f"Headline {headline!r} already exists in experiment {experiment_id!r}.")
 

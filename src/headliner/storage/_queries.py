@@ -9,13 +9,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from headliner.storage.base import (
+    LIVE_STATUSES,
     ApiKeyRecord,
     ArmRecord,
     DecisionRecord,
     ExperimentRecord,
     ExperimentStatus,
 )
-from headliner.storage.schema import arms, decisions, wave_arms, waves
+from headliner.storage.schema import arms, decisions, experiments, wave_arms, waves
 
 
 # --- row -> record ---------------------------------------------------------------
@@ -149,11 +150,27 @@ DECISION_INSERT_COLUMNS = (
 )
 
 
-def insert_decision(insert: Callable[[sa.Table], Any]) -> sa.Insert:
-    """INSERT a decision if its arm exists and its idempotency key is new; RETURNING id.
+def experiment_is_live(experiment_id: sa.ColumnElement[Any]) -> sa.Exists:
+    """EXISTS: the experiment is in one of :data:`~headliner.storage.base.LIVE_STATUSES`.
 
+    The statuses are literals rather than bound parameters, so the hot
+    statements stay plain cached SQL (an expanding IN is re-rendered per call).
+    A plain read: it takes no lock on the experiment's row.
+    """
+    live: list[sa.ColumnClause[Any]] = [
+        sa.literal_column(f"'{status.value}'") for status in sorted(LIVE_STATUSES)
+    ]
+    return sa.exists().where(experiments.c.id == experiment_id, experiments.c.status.in_(live))
+
+
+def insert_decision(insert: Callable[[sa.Table], Any]) -> sa.Insert:
+    """INSERT a decision if its arm exists, the experiment is live and the key is new.
+
+    RETURNING id, so nothing returned means one of the three failed.
     ``insert`` is the dialect's ``insert`` (both have ON CONFLICT DO NOTHING).
-    The arm check replaces a foreign key (see :mod:`headliner.storage.schema`).
+    The arm check replaces a foreign key (see :mod:`headliner.storage.schema`);
+    the status check in the same statement means that a caller working from a
+    stale status cannot log a decision after the experiment was completed.
     """
     source = sa.select(
         *(sa.bindparam(f"p_{name}", type_=decisions.c[name].type).label(name)
@@ -162,7 +179,8 @@ def insert_decision(insert: Callable[[sa.Table], Any]) -> sa.Insert:
         sa.exists().where(
             arms.c.experiment_id == sa.bindparam("p_experiment_id"),
             arms.c.arm == sa.bindparam("p_arm"),
-        )
+        ),
+        experiment_is_live(sa.bindparam("p_experiment_id")),
     )  # fmt: skip
     statement: sa.Insert = (
         insert(decisions)

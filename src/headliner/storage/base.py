@@ -55,6 +55,10 @@ class ExperimentStatus(StrEnum):
     ARCHIVED = "archived"
 
 
+#: Statuses in which an experiment still makes decisions and waves.
+LIVE_STATUSES = frozenset({ExperimentStatus.RUNNING, ExperimentStatus.WINNER_DECLARED})
+
+
 class OpenResult(StrEnum):
     """What happened to a reported open."""
 
@@ -261,12 +265,21 @@ class Store(Protocol):
 
         Returns ``(decision, created)``; ``created`` is False for a replay (the
         stored decision is returned whatever ``arm`` this call passed).
-        NotFoundError for an unknown experiment or arm.
+        NotFoundError for an unknown experiment or arm. ConflictError, naming
+        the status, unless the experiment is live (:data:`LIVE_STATUSES`),
+        checked in the same statement as the insert, so a caller whose view of
+        the status is stale cannot log a decision after completion. A replay is
+        returned in any status: the decision was made while the experiment was
+        live, and a client retrying a lost response must learn its headline.
         """
         ...
 
     def get_decision(self, decision_id: str) -> DecisionRecord:
         """The decision, or NotFoundError."""
+        ...
+
+    def find_decision(self, experiment_id: str, idempotency_key: str) -> DecisionRecord | None:
+        """The experiment's decision logged under ``idempotency_key``, or None."""
         ...
 
     def record_open(
@@ -292,7 +305,11 @@ class Store(Protocol):
     def record_wave(
         self, experiment_id: str, arm_to_sends: Mapping[int, int], now: float
     ) -> WaveRecord:
-        """Store a wave's sends per arm as pending; NotFoundError for an unknown arm."""
+        """Store a wave's sends per arm as pending; NotFoundError for an unknown arm.
+
+        ConflictError, naming the status, unless the experiment is live,
+        checked in the same statement as the insert (as for decisions).
+        """
         ...
 
     def get_wave(self, experiment_id: str, wave_id: str) -> WaveRecord:

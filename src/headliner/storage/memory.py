@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from headliner.storage import _common as common
 from headliner.storage.base import (
+    LIVE_STATUSES,
     ApiKeyRecord,
     ArmCounts,
     ArmRecord,
@@ -212,6 +213,8 @@ class InMemoryStore:
             exp = self._experiment(experiment_id)
             if idempotency_key is not None and idempotency_key in exp.idempotency_keys:
                 return self._decisions[exp.idempotency_keys[idempotency_key]], False
+            if exp.record.status not in LIVE_STATUSES:
+                raise common.not_live(experiment_id, exp.record.status, "decisions")
             self._arm(exp, arm)
             decision = common.new_decision(
                 experiment_id, arm, propensity, now, recipient_id, idempotency_key
@@ -229,6 +232,12 @@ class InMemoryStore:
                 return self._decisions[decision_id]
             except KeyError:
                 raise common.decision_not_found(decision_id) from None
+
+    def find_decision(self, experiment_id: str, idempotency_key: str) -> DecisionRecord | None:
+        """The experiment's decision logged under ``idempotency_key``, or None."""
+        with self._lock:
+            decision_id = self._experiment(experiment_id).idempotency_keys.get(idempotency_key)
+            return None if decision_id is None else self._decisions[decision_id]
 
     def record_open(
         self, experiment_id: str, decision_id: str, now: float, window_seconds: float
@@ -269,6 +278,8 @@ class InMemoryStore:
             exp = self._experiment(experiment_id)
             for arm in arm_to_sends:
                 self._arm(exp, arm)
+            if exp.record.status not in LIVE_STATUSES:
+                raise common.not_live(experiment_id, exp.record.status, "allocations")
             record = common.new_wave(experiment_id, arm_to_sends, now)
             wave = _Wave(
                 id=record.id,

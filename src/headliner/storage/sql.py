@@ -35,10 +35,12 @@ from headliner.storage._queries import (
     arm_map,
     arm_record,
     decision_record,
+    experiment_is_live,
     experiment_record,
     insert_decision,
 )
 from headliner.storage.base import (
+    LIVE_STATUSES,
     ApiKeyRecord,
     ArmCounts,
     ArmRecord,
@@ -146,6 +148,16 @@ class SqlStore:
         missing = sorted(positions - known)
         if missing:
             raise common.arm_not_found(experiment_id, missing[0])
+
+    @staticmethod
+    def _require_live(conn: Connection, experiment_id: str, what: str) -> None:
+        """NotFoundError or ConflictError (naming the status) unless the experiment is live."""
+        query = sa.select(experiments.c.status).where(experiments.c.id == experiment_id)
+        status = conn.execute(query).scalar()
+        if status is None:
+            raise common.experiment_not_found(experiment_id)
+        if ExperimentStatus(status) not in LIVE_STATUSES:
+            raise common.not_live(experiment_id, ExperimentStatus(status), what)
 
     @staticmethod
     def _decision_owner(conn: Connection, experiment_id: str, decision_id: str) -> Row[Any]:
@@ -324,12 +336,23 @@ class SqlStore:
         with self._writer.begin() as conn:
             if conn.execute(self._insert_decision, params).first() is not None:
                 return record, True
+            # Nothing inserted: a replay, or the experiment, its status or the arm said no.
             if idempotency_key is not None:
                 row = conn.execute(DECISION_BY_KEY, params).first()
                 if row is not None:
                     return decision_record(row), False
+            self._require_live(conn, experiment_id, "decisions")
             self._require_arms(conn, experiment_id, {arm})
         raise AssertionError("unreachable: the insert matched an existing arm")  # pragma: no cover
+
+    def find_decision(self, experiment_id: str, idempotency_key: str) -> DecisionRecord | None:
+        """The experiment's decision logged under ``idempotency_key``, or None."""
+        params = {"p_experiment_id": experiment_id, "p_idempotency_key": idempotency_key}
+        with self._engine.connect() as conn:
+            row = conn.execute(DECISION_BY_KEY, params).first()
+            if row is None:
+                self._require_experiment(conn, experiment_id)
+        return None if row is None else decision_record(row)
 
     def get_decision(self, decision_id: str) -> DecisionRecord:
         """The decision, or NotFoundError."""
@@ -383,11 +406,24 @@ class SqlStore:
             {"wave_id": wave.id, "arm": arm, "sends": n, "opens": 0, "late_opens": 0}
             for arm, n in wave.arm_to_sends.items()
         ]
+        # The status check is part of the INSERT, as for decisions.
+        insert = (
+            waves.insert()
+            .from_select(
+                ["id", "experiment_id", "created_at"],
+                sa.select(
+                    sa.literal(wave.id, waves.c.id.type),
+                    sa.literal(experiment_id, waves.c.experiment_id.type),
+                    sa.literal(wave.created_at, waves.c.created_at.type),
+                ).where(experiment_is_live(sa.literal(experiment_id, experiments.c.id.type))),
+            )
+            .returning(waves.c.id)
+        )
         with self._writer.begin() as conn:
             self._require_arms(conn, experiment_id, set(wave.arm_to_sends))
-            conn.execute(
-                waves.insert(), {"id": wave.id, "experiment_id": experiment_id, "created_at": now}
-            )
+            if conn.execute(insert).first() is None:
+                self._require_live(conn, experiment_id, "allocations")
+                raise AssertionError("unreachable: the experiment is live")  # pragma: no cover
             if rows:
                 conn.execute(wave_arms.insert(), rows)
         return wave

@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from headliner.service.app import create_app
 from headliner.service.clock import ManualClock
+from headliner.service.settings import Settings
+from headliner.storage.base import Store
 
 NewExperiment = Callable[..., dict[str, Any]]
 HOUR = 3600.0
@@ -224,6 +227,35 @@ def test_opens_keep_arriving_after_completion(
     )
 
     assert response.json()["result"] == "counted"
+
+
+def test_a_stale_worker_gets_409_after_completion_and_replays_still_answer(
+    client: TestClient,
+    new_experiment: NewExperiment,
+    settings: Settings,
+    store: Store,
+    clock: ManualClock,
+) -> None:
+    experiment = new_experiment()
+    url = f"/v1/experiments/{experiment['id']}"
+    # A second worker on the same database, reusing its cached state for a minute.
+    stale_settings = settings.model_copy(update={"posterior_refresh_seconds": 60.0})
+    with TestClient(create_app(stale_settings, store=store, clock=clock)) as stale:
+        first = stale.post(f"{url}/decisions", headers={"Idempotency-Key": "k1"})
+        done = client.post(f"{url}/complete", json={"winner_arm": 0})
+        refused = stale.post(f"{url}/decisions")
+        replay = stale.post(f"{url}/decisions", headers={"Idempotency-Key": "k1"})
+        replay_elsewhere = client.post(f"{url}/decisions", headers={"Idempotency-Key": "k1"})
+        new_key = stale.post(f"{url}/decisions", headers={"Idempotency-Key": "k2"})
+
+    assert (first.status_code, done.status_code) == (201, 200)
+    assert refused.status_code == 409
+    assert "is completed: it makes no more decisions" in refused.json()["detail"]
+    assert replay.status_code == replay_elsewhere.status_code == 200
+    assert replay.json() == replay_elsewhere.json() == {**first.json(), "replayed": True}
+    assert new_key.status_code == 409
+    report = client.get(f"{url}/report").json()
+    assert sum(a["sends"] for a in report["arms"]) == 1
 
 
 @pytest.mark.parametrize(

@@ -166,3 +166,42 @@ def test_added_arms_get_distinct_positions(store_factory: StoreFactory) -> None:
     positions = in_threads(store_factory, work)
     assert sorted(positions) == list(range(2, 2 + N_THREADS))
     assert [arm.arm for arm in store.list_arms(exp)] == list(range(2 + N_THREADS))
+
+
+def test_no_decision_is_logged_after_completion_returns(store_factory: StoreFactory) -> None:
+    """7 threads decide while one completes: every decision begun after that is refused."""
+    store = store_factory()
+    exp = new_experiment(store)
+    completed = threading.Event()
+
+    def work(thread_store: Store, index: int) -> tuple[int, int]:
+        if index == 0:
+            thread_store.set_status(
+                exp,
+                ExperimentStatus.COMPLETED,
+                T0 + 1,
+                allowed_from=frozenset({ExperimentStatus.RUNNING}),
+            )
+            completed.set()
+            return 0, 0
+        logged = refused_after = 0
+        # Until 20 tries begun after the completion returned; the cap only ends a hang.
+        for i in range(100_000):
+            started_after = completed.is_set()
+            try:
+                thread_store.record_decision(exp, i % 2, 0.5, T0)
+            except ConflictError:
+                # Refused while the completion was committing is fine too.
+                refused_after += started_after
+                if refused_after == 20:
+                    break
+            else:
+                assert not started_after, "a decision begun after completion was logged"
+                logged += 1
+        return logged, refused_after
+
+    results = in_threads(store_factory, work)
+    sends = sum(c.sends for c in store.arm_counts(exp, T0, WINDOW))
+    assert sends == sum(logged for logged, _ in results)
+    # Every deciding thread got to try after the completion (the test would be void otherwise).
+    assert all(refused == 20 for _, refused in results[1:])

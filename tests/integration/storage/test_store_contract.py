@@ -220,6 +220,56 @@ def test_idempotency_key_replays_the_stored_decision(store: Store) -> None:
     assert store.arm_counts(exp.id, T0, WINDOW)[0].sends == 3
 
 
+ENDED = [ExperimentStatus.COMPLETED, ExperimentStatus.ARCHIVED]
+
+
+def end(store: Store, experiment_id: str, status: ExperimentStatus) -> None:
+    store.set_status(experiment_id, status, T0 + 1, allowed_from=frozenset(ExperimentStatus))
+
+
+@pytest.mark.parametrize("status", ENDED, ids=[s.value for s in ENDED])
+def test_record_decision_refused_once_the_experiment_ended(
+    store: Store, status: ExperimentStatus
+) -> None:
+    # The caller's view may be stale (a worker's cache): the store itself refuses.
+    exp = make_experiment(store)
+    kept, _ = store.record_decision(exp.id, 1, 0.5, T0, idempotency_key="sent")
+    end(store, exp.id, status)
+
+    with pytest.raises(ConflictError, match=f"is {status.value}: it makes no more decisions"):
+        store.record_decision(exp.id, 0, 0.5, T0 + 2)
+    with pytest.raises(ConflictError, match=f"is {status.value}"):
+        store.record_decision(exp.id, 0, 0.5, T0 + 2, idempotency_key="new")
+    # The status is checked before the arm, as the INSERT checks both at once.
+    with pytest.raises(ConflictError, match=f"is {status.value}"):
+        store.record_decision(exp.id, 9, 0.5, T0 + 2)
+    # A replay of a decision made while live is still answered (see Store.record_decision).
+    assert store.record_decision(exp.id, 0, 0.5, T0 + 2, idempotency_key="sent") == (kept, False)
+    assert store.find_decision(exp.id, "new") is None
+    assert store.arm_counts(exp.id, T0 + 2, WINDOW)[0].sends == 0
+
+
+def test_record_decision_allowed_after_a_declared_winner(store: Store) -> None:
+    exp = make_experiment(store)
+    store.set_status(
+        exp.id, ExperimentStatus.WINNER_DECLARED, T0 + 1, allowed_from=RUNNING, winner_arm=2
+    )
+    decision, created = store.record_decision(exp.id, 2, 1.0, T0 + 2)
+    wave = store.record_wave(exp.id, {2: 10}, T0 + 2)
+    assert created and decision.arm == 2
+    assert store.get_wave(exp.id, wave.id) == wave
+
+
+def test_find_decision_by_idempotency_key(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    decision, _ = store.record_decision(exp.id, 1, 0.5, T0, idempotency_key="k")
+    assert store.find_decision(exp.id, "k") == decision
+    assert store.find_decision(other.id, "k") is None  # keys are per experiment
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.find_decision(UNKNOWN, "k")
+
+
 def test_record_decision_unknown_experiment_or_arm(store: Store) -> None:
     exp = make_experiment(store)
     with pytest.raises(NotFoundError, match="Arm 3 not found"):
@@ -325,6 +375,20 @@ def test_wave_not_found_paths(store: Store) -> None:
         store.record_wave(exp.id, {0: 10, 5: 10}, T0)
     with pytest.raises(NotFoundError, match="Experiment"):
         store.record_wave(UNKNOWN, {0: 10}, T0)
+
+
+@pytest.mark.parametrize("status", ENDED, ids=[s.value for s in ENDED])
+def test_record_wave_refused_once_the_experiment_ended(
+    store: Store, status: ExperimentStatus
+) -> None:
+    exp = make_experiment(store)
+    end(store, exp.id, status)
+    with pytest.raises(ConflictError, match=f"is {status.value}: it makes no more allocations"):
+        store.record_wave(exp.id, {0: 10}, T0 + 2)
+    # Unknown arms are still reported as such.
+    with pytest.raises(NotFoundError, match="Arm 5 not found"):
+        store.record_wave(exp.id, {5: 10}, T0 + 2)
+    assert store.arm_counts(exp.id, T0 + 2, WINDOW)[0].sends == 0
 
 
 def test_wave_opens_are_running_totals(store: Store) -> None:

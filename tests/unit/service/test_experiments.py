@@ -260,6 +260,26 @@ def test_complete_archive_and_their_conflicts() -> None:
     assert [r.id for r in service.list_experiments(include_archived=True)] == [record.id]
 
 
+def test_a_stale_process_cannot_decide_after_completion_elsewhere() -> None:
+    store = InMemoryStore()
+    worker, _, _ = make_service(refresh=60.0, store=store)  # reuses its state for a minute
+    other, _, _ = make_service(store=store)
+    record = worker.create(build_spec("x", ["A", "B"]))
+    first = worker.decide(record.id, idempotency_key="k")  # caches the RUNNING state
+    other.complete(record.id, winner=0)
+
+    with pytest.raises(ConflictError, match="is completed: it makes no more decisions"):
+        worker.decide(record.id)
+    # The refusal dropped the stale state, so the worker now knows without waiting.
+    assert worker.state(record.id).record.status is ExperimentStatus.COMPLETED
+    # A retried request still gets its decision; a new one does not.
+    replay = worker.decide(record.id, idempotency_key="k")
+    assert (replay.decision, replay.replayed) == (first.decision, True)
+    with pytest.raises(ConflictError, match="is completed"):
+        worker.decide(record.id, idempotency_key="new")
+    assert sum(c.sends for c in store.arm_counts(record.id, 0.0, 1.0)) == 1
+
+
 def test_a_retired_headline_cannot_be_named_winner() -> None:
     service, _, _ = make_service()
     record = service.create(build_spec("x", ["A", "B", "C"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -106,3 +107,56 @@ def test_sqlite_writers_in_several_processes_are_exact(sqlite_url: str) -> None:
     finally:
         store.close()
     assert (hot.sends, hot.opens) == (600, 600)
+
+
+def _terminate_backends(admin: sa.Engine, database: str) -> int:
+    """End every session on ``database`` as a server restart would; wait until they are gone."""
+    with admin.connect() as conn:
+        ended = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": database},
+        ).scalar_one()
+        for _ in range(500):  # each backend says goodbye on its socket as it exits
+            left = conn.execute(
+                sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": database},
+            ).scalar_one()
+            if left == 0:
+                break
+            time.sleep(0.01)
+    return int(ended)
+
+
+@pytest.mark.postgres
+def test_postgres_pool_replaces_connections_the_server_ended(
+    postgres_url: str, postgres_admin: sa.Engine
+) -> None:
+    """No pre-ping round trip, yet no failed call after the server drops every connection."""
+    store = SqlStore(postgres_url)
+    try:
+        exp = store.create_experiment(ExperimentSpec("restart", ["A", "B"]), 0.0).id
+        with store.engine.connect(), store.engine.connect():
+            pass  # two pooled connections, both about to be ended
+        assert _terminate_backends(postgres_admin, sa.make_url(postgres_url).database or "") >= 2
+
+        # Both the write path and the read path find live connections.
+        decision, created = store.record_decision(exp, 0, 0.5, 1.0)
+        assert created
+        assert store.get_decision(decision.id) == decision
+        assert store.arm_counts(exp, 1.0, 60.0)[0].sends == 1
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_engine_sets_keepalives_unless_the_url_does(postgres_url: str) -> None:
+    engine = make_engine(postgres_url + "?keepalives_idle=30")
+    try:
+        with engine.connect() as conn:
+            dsn = conn.connection.dbapi_connection.info.get_parameters()
+    finally:
+        engine.dispose()
+    assert (dsn["keepalives"], dsn["keepalives_idle"], dsn["keepalives_count"]) == ("1", "30", "3")

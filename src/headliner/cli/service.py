@@ -4,6 +4,11 @@ Each command is one call into :mod:`headliner.service` or
 :mod:`headliner.storage`; the store comes from the settings
 (``HEADLINER_DATABASE_URL``, ``.env``, ``HEADLINER_CONFIG``). Library errors
 become exit code 2 and one line on stderr, here as in the root command.
+
+Everything heavy (pydantic-settings, SQLAlchemy, Alembic, FastAPI, numpy,
+Rich) is imported inside the command that needs it: this module is imported
+on every ``headliner`` invocation, ``--help`` and ``simulate`` included, and
+importing those at the top made each of them pay for the service.
 """
 
 from __future__ import annotations
@@ -15,16 +20,15 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from headliner.core.errors import HeadlinerError
-from headliner.service.settings import Settings, get_settings
-from headliner.storage.base import Store
+
+if TYPE_CHECKING:
+    from headliner.service.settings import Settings
+    from headliner.storage.base import Store
 
 APP_FACTORY = "headliner.service.app:create_app"
 
@@ -51,6 +55,12 @@ def _errors() -> Iterator[None]:
     except HeadlinerError as exc:
         print(f"headliner: error: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
+
+
+def _settings() -> Settings:
+    from headliner.service.settings import get_settings
+
+    return get_settings()
 
 
 @contextmanager
@@ -93,7 +103,7 @@ def serve(
     """
     import uvicorn
 
-    settings = get_settings()
+    settings = _settings()
     bind = host or settings.host
     n_workers = workers or settings.workers
     with _errors(), _store(settings) as store:  # also applies migrations, once, before workers
@@ -137,7 +147,7 @@ def experiments_create(
     """Create a running experiment from a YAML file; print its id."""
     from headliner.service.experiment_file import load_experiment_file
 
-    settings = get_settings()
+    settings = _settings()
     with _errors():
         spec = load_experiment_file(source)
         with _store(settings) as store:
@@ -150,7 +160,10 @@ def experiments_list(
     include_archived: Annotated[bool, typer.Option("--all", help="Include archived")] = False,
 ) -> None:
     """List experiments, newest first."""
-    settings = get_settings()
+    from rich.console import Console
+    from rich.table import Table
+
+    settings = _settings()
     with _errors(), _store(settings) as store:
         records = store.list_experiments(include_archived=include_archived)
     table = Table("id", "name", "status", "policy", "winner", title="Experiments")
@@ -167,10 +180,14 @@ def _pct(value: float | None) -> str:
 @experiments_app.command("report")
 def experiments_report(experiment_id: Annotated[str, typer.Argument(help="Experiment id")]) -> None:
     """Show an experiment's report as a table."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
     from headliner.service.clock import SystemClock
     from headliner.service.experiments import ExperimentService
 
-    settings = get_settings()
+    settings = _settings()
     with _errors(), _store(settings) as store:
         service = ExperimentService(
             store, SystemClock(), np.random.default_rng(settings.seed), posterior_refresh_seconds=0
@@ -221,7 +238,7 @@ def keys_create(name: Annotated[str, typer.Argument(help="A label for the key")]
     """Make an API key and print it once (only its hash is stored)."""
     from headliner.service.auth import create_key
 
-    settings = get_settings()
+    settings = _settings()
     with _errors(), _store(settings) as store:
         record, secret = create_key(store, name, _now())
     print(secret)
@@ -231,7 +248,7 @@ def keys_create(name: Annotated[str, typer.Argument(help="A label for the key")]
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (see `keys list`)")]) -> None:
     """Revoke a key; running servers stop accepting it within the key cache TTL (5 s)."""
-    settings = get_settings()
+    settings = _settings()
     with _errors(), _store(settings) as store:
         record = store.revoke_api_key(key_id, _now())
     print(f"revoked key {record.id} ({record.name})")
@@ -240,7 +257,10 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (see `keys li
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never their secrets)."""
-    settings = get_settings()
+    from rich.console import Console
+    from rich.table import Table
+
+    settings = _settings()
     with _errors(), _store(settings) as store:
         records = store.list_api_keys()
     table = Table("id", "name", "created", "revoked", title="API keys")
@@ -256,7 +276,7 @@ def db_upgrade() -> None:
     """Apply the schema migrations to the configured database."""
     from headliner.storage.migrate import upgrade
 
-    settings = get_settings()
+    settings = _settings()
     with _errors():
         upgrade(settings.database_url)
     print("database is up to date")

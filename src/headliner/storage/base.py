@@ -140,7 +140,11 @@ class ArmCounts:
 
     @property
     def settled(self) -> int:
-        """Sends whose outcome is known: opens plus matured non-opens."""
+        """Sends the decision posterior counts: opens plus non-opens.
+
+        Not :attr:`matured`: an open reported inside its window is settled
+        before its send has matured.
+        """
         return self.opens + self.non_opens
 
     @property

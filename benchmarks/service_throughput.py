@@ -10,9 +10,12 @@ is a decision, the rest are opens of decisions this generator just received
 (the 50/50 decide+open mix of the probe in SEED-SPEC §6), so an open always
 refers to a real, unopened decision.
 
-For each target rate, ``wrk`` runs for ``--step-seconds`` and reports the
-achieved rate and latency percentiles; a step is *sustained* when the achieved
-rate is at least 97% of the target, nothing failed and p99 <= ``--p99-ms``.
+For each target rate, ``wrk`` runs for ``--step-seconds`` on a fresh
+experiment (the decision path periodically aggregates the experiment's rows,
+so its cost grows with the experiment; ``--same-experiment`` keeps one across
+the steps to show that) and reports the achieved rate and latency
+percentiles; a step is *sustained* when the achieved rate is at least 97% of
+the target, nothing failed and p99 <= ``--p99-ms``.
 The knee is the highest sustained rate. With ``--profile-rate`` it then runs
 ``py-spy record`` on the server's processes under that load and prints the
 frames where the time goes.
@@ -145,6 +148,7 @@ class Step:
     p99_ms: float
     p999_ms: float
     max_ms: float
+    server_cpu_pct: float  # all server processes, % of one core
 
     def sustained(self, p99_limit_ms: float) -> bool:
         """At (nearly) the target rate, without errors, within the p99 bound."""
@@ -170,6 +174,27 @@ def create_experiment(server: Server) -> str:
         return experiment_id
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of the live processes in process group ``pgid``.
+
+    The server runs in a session of its own, so its group is the server and
+    its workers.
+    """
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        # Fields after the parenthesized command: state ppid pgrp ... utime(11) stime(12).
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(
     server: Server,
     script: Path,
@@ -186,9 +211,12 @@ def run_wrk(
         "--timeout", "5s", "-s", str(script), server.base_url,
         "--", experiment_id, str(rate / threads),
     ]  # fmt: skip
+    cpu_before, wall_before = group_cpu_seconds(server.process.pid), time.monotonic()
     out = subprocess.run(
         command, capture_output=True, text=True, check=True, timeout=seconds + 60
     ).stdout
+    cpu = group_cpu_seconds(server.process.pid) - cpu_before
+    wall = time.monotonic() - wall_before
     line = next(x for x in reversed(out.splitlines()) if x.startswith("{"))
     data = json.loads(line)
     errors = sum(
@@ -204,6 +232,7 @@ def run_wrk(
         p99_ms=data["p99_us"] / 1000,
         p999_ms=data["p999_us"] / 1000,
         max_ms=data["max_us"] / 1000,
+        server_cpu_pct=100.0 * cpu / wall,
     )
 
 
@@ -211,14 +240,15 @@ def format_steps(steps: list[Step], p99_limit_ms: float) -> str:
     """A table of the steps, marking the sustained ones."""
     header = (
         f"{'target/s':>9} {'achieved/s':>10} {'errors':>6} {'p50 ms':>7} {'p90 ms':>7} "
-        f"{'p99 ms':>7} {'p99.9 ms':>8} {'max ms':>7}  ok"
+        f"{'p99 ms':>7} {'p99.9 ms':>8} {'max ms':>7} {'srv CPU':>7}  ok"
     )
     lines = [header, "-" * len(header)]
     for s in steps:
         mark = "yes" if s.sustained(p99_limit_ms) else "no"
         lines.append(
             f"{s.target:>9.0f} {s.achieved:>10.0f} {s.errors:>6} {s.p50_ms:>7.1f} "
-            f"{s.p90_ms:>7.1f} {s.p99_ms:>7.1f} {s.p999_ms:>8.1f} {s.max_ms:>7.0f}  {mark}"
+            f"{s.p90_ms:>7.1f} {s.p99_ms:>7.1f} {s.p999_ms:>8.1f} {s.max_ms:>7.0f} "
+            f"{s.server_cpu_pct:>6.0f}%  {mark}"
         )
     return "\n".join(lines)
 
@@ -238,23 +268,45 @@ def _package(frame: str) -> str:
     return parts[0].removesuffix(".py")
 
 
-def summarize_profile(raw: Path, top: int) -> str:
-    """Self time per package and per frame, and inclusive time, from py-spy's raw stacks.
+PROFILE_HZ = 100
+LOOP_THREAD = "MainThread"  # uvicorn runs each worker's event loop on its main thread
 
-    Self time of the frame that calls into the event loop (``Runner.run``) is
-    time in uvloop's C code: sockets, timers and callbacks.
+
+def summarize_profile(
+    raw: Path, top: int, *, samples_per_loop: float | None = None, supervised: bool = False
+) -> str:
+    """Where the event-loop threads spend their time, from py-spy's raw stacks.
+
+    Only stacks of the event-loop threads count (py-spy ``--threads`` names
+    the thread at the root of each stack): the helper threads mostly wait on
+    pipes and locks, which py-spy does not always recognize as idle; their
+    share is printed on one line. Time is wall time
+    while not idle, so an inline store call that waits for PostgreSQL shows as
+    ``Connection.wait``: the loop is blocked for it. Self time of the frame
+    that calls into the event loop (``Runner.run``) is time in uvloop's C code:
+    sockets, timers and callbacks. ``samples_per_loop``, the samples one fully
+    busy loop would give, turns the sample count into a busy share.
+    ``supervised``: the server runs worker processes under a supervisor (which
+    only watches them), so only stacks of a child process count.
     """
     self_time: Counter[str] = Counter()
     by_package: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    elsewhere: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [f for f in stack.split(";") if " (" in f]  # drops the "process" frame
+        parts = stack.split(";")
+        thread = next((p for p in parts if p.startswith("thread (")), "")
+        frames = [p for p in parts if not p.startswith(("thread (", "process "))]
         if not frames:
+            continue
+        in_worker = not supervised or sum(p.startswith("process ") for p in parts) > 1
+        if not (in_worker and thread.endswith(f": {LOOP_THREAD}")):
+            elsewhere[_frame_name(frames[-1])] += count
             continue
         total += count
         self_time[_frame_name(frames[-1])] += count
@@ -262,14 +314,14 @@ def summarize_profile(raw: Path, top: int) -> str:
         for name in {_frame_name(f) for f in frames}:
             inclusive[name] += count
     if total == 0:
-        return "profile: no samples"
+        return "profile: no samples of an event-loop thread"
     # Headliner's own frames, callees included: which of our calls the time goes to
-    # (the CLI and app scaffolding sit on every stack and say nothing).
+    # (the middleware wraps every request and says little, so only what lies below).
     inclusive = Counter(
         {
             k: n
             for k, n in inclusive.items()
-            if "(headliner/" in k and n < 0.9 * total and "/cli/" not in k
+            if "(headliner/" in k and "Middleware" not in k and "/cli/" not in k
         }
     )
 
@@ -278,8 +330,16 @@ def summarize_profile(raw: Path, top: int) -> str:
         rows += [f"  {100 * n / total:5.1f}%  {name}" for name, n in counter.most_common(top)]
         return rows
 
-    lines = block("self time by package", by_package) + [""]
-    lines += block("self time by frame", self_time) + [""]
+    lines = []
+    if samples_per_loop:
+        # Not CPU: a loop blocked in a store call is busy too (see srv CPU for CPU).
+        busy = 100 * total / samples_per_loop
+        lines.append(f"event loops busy (not idle in epoll): {busy:.0f}% of one core's time")
+    other = sum(elsewhere.values())
+    head = ", ".join(f"{name} {n}" for name, n in elsewhere.most_common(3))
+    lines += [f"other threads and processes: {other} samples (top: {head})", ""]
+    lines += block("event-loop self time by package", by_package) + [""]
+    lines += block("event-loop self time by frame", self_time) + [""]
     lines += block("inclusive time of headliner frames", inclusive)
     return "\n".join(lines)
 
@@ -292,7 +352,12 @@ def profile(
     if py_spy is None:
         return "profile skipped: py-spy not found (.venv/bin/pip install py-spy)"
     raw = out_dir / "profile.txt"
-    common = ["--pid", str(server.process.pid), "--subprocesses", "--rate", "100"]
+    # --nonblocking: py-spy reads the processes' memory without pausing them, so the
+    # profiled run keeps its throughput (pausing at 100 Hz costs a lot of it).
+    common = [
+        "--pid", str(server.process.pid), "--subprocesses", "--threads", "--nonblocking",
+        "--rate", str(PROFILE_HZ),
+    ]  # fmt: skip
     seconds = args.profile_seconds
     spy_log = (out_dir / "py-spy.log").open("wb")
     flame = subprocess.Popen(
@@ -319,7 +384,17 @@ def profile(
     # The raw file is in collapsed-stack format: speedscope.app or flamegraph.pl draw it.
     header = f"profile at {args.profile_rate:.0f}/s for {seconds:.0f} s (raw stacks: {raw})"
     return "\n".join(
-        [header, format_steps([step], args.p99_ms), "", summarize_profile(raw, args.top)]
+        [
+            header,
+            format_steps([step], args.p99_ms),
+            "",
+            summarize_profile(
+                raw,
+                args.top,
+                samples_per_loop=PROFILE_HZ * seconds,
+                supervised=args.workers > 1,
+            ),
+        ]
     )
 
 
@@ -334,6 +409,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level", default=None, help="Server log level (default: the server's INFO)"
     )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Extra server setting, e.g. HEADLINER_STORE_CALLS_IN_THREADPOOL=true (repeatable)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--connections", type=int, default=100, help="wrk connections")
     parser.add_argument("--p99-ms", type=float, default=50.0)
@@ -341,6 +423,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile-seconds", type=float, default=20.0)
     parser.add_argument("--top", type=int, default=15, help="Frames to list in the profile")
     parser.add_argument("--out", type=Path, default=REPO / "reports", help="Where output goes")
+    parser.add_argument(
+        "--same-experiment",
+        action="store_true",
+        help="Keep one experiment for every step (it grows) instead of a fresh one per step",
+    )
     parser.add_argument(
         "--stop-after-misses",
         type=int,
@@ -360,6 +447,14 @@ def main(argv: list[str] | None = None) -> int:
     backend = "PostgreSQL" if args.database_url else "SQLite"
     print(f"service_throughput: {backend}, {args.workers} worker(s), cpus={os.cpu_count()}")
     extra_env = {"HEADLINER_LOG_LEVEL": args.log_level} if args.log_level else {}
+    for item in args.server_env:
+        name, sep, value = item.partition("=")
+        if not sep:
+            print(f"service_throughput: --server-env needs NAME=VALUE: {item!r}", file=sys.stderr)
+            return 2
+        extra_env[name] = value
+    if extra_env:
+        print(f"server settings: {extra_env}")
     steps: list[Step] = []
     profile_text = ""
     with tempfile.TemporaryDirectory(prefix="headliner-bench-") as scratch:
@@ -377,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
                     )  # fmt: skip
                 misses = 0
                 for rate in rates:
+                    if not args.same_experiment:
+                        experiment_id = create_experiment(server)
                     step = run_wrk(
                         server, script, experiment_id, rate, args.step_seconds,
                         threads=args.threads, connections=args.connections,

@@ -210,7 +210,9 @@ def _expect(response: httpx.Response, log: ThreadLog, *statuses: int) -> dict[st
     return body
 
 
-def _decide(client: httpx.Client, experiment_id: str, log: ThreadLog, key: str | None) -> Any:
+def _decide(
+    client: httpx.Client, experiment_id: str, log: ThreadLog, key: str | None
+) -> tuple[httpx.Response, dict[str, Any]]:
     headers = {"Idempotency-Key": key} if key is not None else None
     response = client.post(f"/v1/experiments/{experiment_id}/decisions", headers=headers)
     return response, _expect(response, log, 200, 201)
@@ -316,6 +318,8 @@ def test_counts_are_exact_under_concurrent_decisions_and_opens(
     logs = phase1 + phase2
     statuses = sum((log.statuses for log in logs), Counter[int]())
     assert not [s for s in statuses if s >= 500], f"{statuses}\n{served.log_tail()}"
+    # Nothing went wrong quietly either (the server logs WARNING and above).
+    assert "Traceback" not in served.log_path.read_text(errors="replace"), served.log_tail()
     assert len(decision_to_arm) == N_THREADS * DECISIONS_PER_THREAD  # ids are unique
     # Each contested open counted exactly once across threads (and workers).
     for decision_id in contested:

@@ -26,13 +26,8 @@ runs in) before the database is dropped.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -46,6 +41,11 @@ import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
+
+# The server launcher is shared with `make load-test`; tests/ is not a package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "performance"))
+
+from serving import Server, running_server  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -69,74 +69,7 @@ TRUE_RATES = np.array(list(REFERENCE_HEADLINES.values()))
 
 
 # --- the server under test --------------------------------------------------
-LOOPBACK = "127.0.0.1"
 WORKERS = 2
-READY_TIMEOUT_SECONDS = 60.0
-STOP_TIMEOUT_SECONDS = 20.0
-HEADLINER = Path(sys.executable).parent / "headliner"
-
-
-@dataclass(frozen=True)
-class Served:
-    """A running server: where it listens and where its output goes."""
-
-    base_url: str
-    backend: str
-    log_path: Path
-
-    def log_tail(self, n_lines: int = 40) -> str:
-        """The end of the server's output, for failure messages."""
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(lines[-n_lines:])
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _server_env(database_url: str) -> dict[str, str]:
-    # The developer's HEADLINER_* settings must not reach the server under test.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEADLINER_")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env["HEADLINER_DATABASE_URL"] = database_url
-    env["HEADLINER_LOG_LEVEL"] = "WARNING"  # no access log: errors still show up
-    return env
-
-
-def _wait_ready(process: subprocess.Popen[bytes], served: Served) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"headliner serve exited with {process.returncode}:\n{served.log_tail()}"
-                )
-            try:
-                if client.get(f"{served.base_url}/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass  # not listening yet
-            time.sleep(0.1)
-    pytest.fail(
-        f"headliner serve not ready after {READY_TIMEOUT_SECONDS:.0f} s:\n{served.log_tail()}"
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # a worker that outlived its supervisor
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture
@@ -159,32 +92,17 @@ def fresh_postgres_url(postgres_admin: sa.Engine) -> Iterator[str]:
         pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
     ]
 )
-def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     """``headliner serve --workers 2`` on loopback over a fresh, unmigrated database."""
     if request.param == "sqlite":
         database_url = f"sqlite:///{tmp_path / 'headliner.db'}"
     else:
         database_url = request.getfixturevalue("fresh_postgres_url")
-    port = _free_port()
-    served = Served(f"http://{LOOPBACK}:{port}", request.param, tmp_path / "server.log")
-    command = [
-        str(HEADLINER), "serve",
-        "--host", LOOPBACK, "--port", str(port), "--workers", str(WORKERS),
-    ]  # fmt: skip
-    with served.log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            env=_server_env(database_url),
-            cwd=tmp_path,  # no .env from the repository's working directory
-            stdout=log,  # a file, not a pipe nobody reads, which would block the server
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the finalizer owns it all
-        )
-        try:
-            _wait_ready(process, served)
-            yield served
-        finally:
-            _stop(process)
+    # No access log: errors and tracebacks still show up in the server log.
+    with running_server(
+        database_url, tmp_path, workers=WORKERS, extra_env={"HEADLINER_LOG_LEVEL": "WARNING"}
+    ) as server:
+        yield server
 
 
 # --- the clients ------------------------------------------------------------
@@ -267,7 +185,7 @@ def race(
 
 
 @pytest.fixture
-def clients(served: Served) -> Iterator[list[httpx.Client]]:
+def clients(served: Server) -> Iterator[list[httpx.Client]]:
     """One HTTP client per thread (each keeps its own keep-alive connection)."""
     with ExitStack() as stack:
         yield [
@@ -277,13 +195,13 @@ def clients(served: Served) -> Iterator[list[httpx.Client]]:
 
 
 def test_counts_are_exact_under_concurrent_decisions_and_opens(
-    served: Served, clients: list[httpx.Client]
+    served: Server, clients: list[httpx.Client]
 ) -> None:
     admin = clients[0]
     created = admin.post(
         "/v1/experiments",
         json={
-            "name": f"concurrency on {served.backend}",
+            "name": f"concurrency on {served.base_url}",
             "headlines": list(REFERENCE_HEADLINES),
             # No automatic winner: the counts, not the stopping rule, are under test.
             "stopping": {"enabled": False},

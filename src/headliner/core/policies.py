@@ -50,6 +50,17 @@ TOP_TWO = 5
 MAX_CHALLENGER_DRAWS = 100
 
 
+def beta_draw(a: float, b: float, rng: np.random.Generator) -> float:
+    """One ``rng.beta(a, b)`` draw.
+
+    Every posterior draw of the rules goes through this name so that the
+    compiled simulator can bind it to a faster implementation of numpy's own
+    algorithm that returns the same value from the same stream
+    (:func:`headliner.sim.engine.compiled_beta_draw`).
+    """
+    return rng.beta(a, b)
+
+
 def thompson_winner(
     params: FloatArray, opens: FloatArray, non_opens: FloatArray, rng: np.random.Generator
 ) -> int:
@@ -62,7 +73,7 @@ def thompson_winner(
     best = 0
     best_draw = -1.0
     for k in range(opens.shape[0]):
-        draw = rng.beta(params[0] + opens[k], params[1] + non_opens[k])
+        draw = beta_draw(params[0] + opens[k], params[1] + non_opens[k], rng)
         if draw > best_draw:
             best_draw = draw
             best = k
@@ -213,7 +224,8 @@ def choose_arm(
 
 
 # The numba-compatible functions in dependency order: sim.engine compiles each
-# one with the names it calls bound to their compiled twins.
+# one with the names it calls bound to their compiled twins, and beta_draw to
+# its own bit-identical kernel.
 RULE_FUNCTIONS = (
     thompson_winner,
     observed_best_arm,

@@ -23,6 +23,7 @@ precomputed thresholds (:func:`_py_bernoulli`) that replay numpy's routine.
 from __future__ import annotations
 
 import hashlib
+import math
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -45,16 +46,67 @@ IntArray = NDArray[np.int64]
 _JIT_OPTIONS: dict[str, Any] = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
+def _py_standard_gamma_above_one(d: float, c: float, rng: np.random.Generator) -> float:
+    """numpy's standard Gamma draw for a shape above 1 (Marsaglia and Tsang, 2000).
+
+    ``d = shape - 1/3`` and ``c = 1 / sqrt(9 d)``. The steps, their order and
+    the draws they take are those of numpy's ``random_standard_gamma``, so the
+    result is the same number from the same stream.
+    """
+    while True:
+        while True:
+            x = rng.standard_normal()
+            v = 1.0 + c * x
+            if v > 0.0:
+                break
+        v = v * v * v
+        u = rng.random()
+        if u < 1.0 - 0.0331 * (x * x) * (x * x):
+            return d * v
+        if math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
+            return d * v
+
+
+_standard_gamma_above_one: Callable[[float, float, np.random.Generator], float] = numba.njit(
+    **_JIT_OPTIONS, inline="always"
+)(_py_standard_gamma_above_one)
+
+
+def _py_beta_draw(a: float, b: float, rng: np.random.Generator) -> float:
+    """``rng.beta(a, b)``, bit for bit, at less than half of numba's cost for it.
+
+    numpy draws a Beta with both parameters above 1 as ``Ga / (Ga + Gb)`` from
+    two Gamma draws; numba's ``Generator.beta`` runs the same steps through
+    calls it does not inline (about 49 ns a draw here against 22 ns inlined).
+    Every other case (a parameter at or below 1, Jöhnk's algorithm or an
+    exponential draw) goes to ``rng.beta`` itself.
+    """
+    if a > 1.0 and b > 1.0:
+        da = a - 1.0 / 3.0
+        ga = _standard_gamma_above_one(da, 1.0 / math.sqrt(9.0 * da), rng)
+        db = b - 1.0 / 3.0
+        gb = _standard_gamma_above_one(db, 1.0 / math.sqrt(9.0 * db), rng)
+        return ga / (ga + gb)
+    return rng.beta(a, b)
+
+
+compiled_beta_draw: Callable[[float, float, np.random.Generator], float] = numba.njit(
+    **_JIT_OPTIONS, inline="always"
+)(_py_beta_draw)
+
+
 def _compile_rules() -> dict[str, Any]:
     """Compile every function of ``policies.RULE_FUNCTIONS`` with numba.
 
     numba resolves the names a function calls through its globals at compile
     time, so each rule is compiled from a copy of itself whose globals bind
     the rules compiled before it (``RULE_FUNCTIONS`` is in dependency order).
-    ``inline="always"`` lets the kernels inline the rule into their per-send
-    loop instead of calling it (a call per decision cost about 20%).
+    ``policies.beta_draw`` is bound to :data:`compiled_beta_draw`, which
+    returns the same numbers faster. ``inline="always"`` lets the kernels
+    inline the rule into their per-send loop instead of calling it (a call
+    per decision cost about 20%).
     """
-    compiled: dict[str, Any] = {}
+    compiled: dict[str, Any] = {policies.beta_draw.__name__: compiled_beta_draw}
     for rule in policies.RULE_FUNCTIONS:
         namespace = {**rule.__globals__, **compiled}
         twin = types.FunctionType(rule.__code__, namespace, rule.__name__, rule.__defaults__)

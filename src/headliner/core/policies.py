@@ -30,7 +30,6 @@ from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special
 
 from headliner.core.posterior import BetaPosterior, probability_of_best
 from headliner.core.validation import check_float, check_int, fail
@@ -376,6 +375,8 @@ def ab_test_sample_size(
     p2 = p1 * (1.0 + lift)
     if p2 >= 1.0:
         raise fail("min_detectable_lift", owner, f"< {1.0 / p1 - 1.0:.4g} for this baseline", lift)
+    from scipy import special  # here, not at the top: simulation never needs scipy
+
     z_alpha = float(-special.ndtri(a / 2.0))
     z_power = float(special.ndtri(pw))
     pooled = (p1 + p2) / 2.0

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import integrate, special
 
 from headliner.core.validation import check_float, check_int, fail
+
+# scipy is imported inside the functions that use it: a process that only
+# simulates (the seed API, Monte Carlo) never loads it, which keeps about
+# 60 MiB and 0.3 s out of its footprint.
 
 FloatArray = NDArray[np.float64]
 
@@ -119,6 +122,8 @@ class BetaPosterior:
         -------
         (lower, upper) : two ndarrays of shape (n_arms,)
         """
+        from scipy import special
+
         q = check_float(level, "level", "credible_interval", low=0.0, high=1.0, closed="neither")
         tail = (1.0 - q) / 2.0
         lower = special.betaincinv(self.alpha, self.beta, tail)
@@ -132,6 +137,8 @@ class BetaPosterior:
 
 
 def _support(posterior: BetaPosterior) -> tuple[FloatArray, FloatArray]:
+    from scipy import special
+
     lo = special.betaincinv(posterior.alpha, posterior.beta, _TAIL)
     hi = special.betainccinv(posterior.alpha, posterior.beta, _TAIL)
     return np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
@@ -145,10 +152,15 @@ def _best_integrand(
     a_o: FloatArray,
     b_o: FloatArray,
     below: Callable[..., FloatArray],
+    xlog1py: Callable[[float, float], float],
 ) -> float:
-    """Density of log θ_k at s times ``below(a_o, b_o, θ)``, the others' chance to lose."""
+    """Density of log θ_k at s times ``below(a_o, b_o, θ)``, the others' chance to lose.
+
+    ``xlog1py`` is ``scipy.special.xlog1py``, passed in so that this hot
+    integrand does not look it up on every call.
+    """
     x = math.exp(s)
-    log_f = a_k * s + special.xlog1py(b_k - 1.0, -x) - log_norm
+    log_f = a_k * s + xlog1py(b_k - 1.0, -x) - log_norm
     return float(np.exp(log_f) * np.prod(below(a_o, b_o, x)))
 
 
@@ -160,6 +172,8 @@ def _integrate(args: tuple[object, ...], start: float, stop: float, peak: float)
     """
     if start >= stop:
         return 0.0
+    from scipy import integrate
+
     low = math.log(start) if start > 0.0 else -math.inf
     inside = math.isfinite(low) and start < peak < stop
     value, _ = integrate.quad(
@@ -192,6 +206,8 @@ def probability_of_best(posterior: BetaPosterior) -> FloatArray:
     k_arms = posterior.n_arms
     if k_arms == 1:
         return np.ones(1)
+    from scipy import special
+
     a, b = posterior.alpha, posterior.beta
     lo, hi = _support(posterior)
     # y = 1 - θ ~ Beta(beta, alpha): the same support, resolved near θ = 1.
@@ -204,8 +220,8 @@ def probability_of_best(posterior: BetaPosterior) -> FloatArray:
     for k in range(k_arms):
         others = np.arange(k_arms) != k
         log_norm = special.betaln(a[k], b[k])
-        lower = (a[k], b[k], log_norm, a[others], b[others], special.betainc)
-        upper = (b[k], a[k], log_norm, b[others], a[others], special.betaincc)
+        lower = (a[k], b[k], log_norm, a[others], b[others], special.betainc, special.xlog1py)
+        upper = (b[k], a[k], log_norm, b[others], a[others], special.betaincc, special.xlog1py)
         mean_x, mean_y = float(a[k] / (a[k] + b[k])), float(b[k] / (a[k] + b[k]))
         result[k] = _integrate(
             lower, max(float(lo[k]), theta_floor), min(float(hi[k]), 0.5), mean_x
@@ -217,6 +233,8 @@ def probability_of_best(posterior: BetaPosterior) -> FloatArray:
 
 def expected_max(posterior: BetaPosterior) -> float:
     """E[max_k θ_k] by numerical integration of 1 - Π_k F_k(x)."""
+    from scipy import integrate, special
+
     lo, hi = _support(posterior)
     start, stop = float(np.min(lo)), float(np.max(hi))
     a, b = posterior.alpha, posterior.beta

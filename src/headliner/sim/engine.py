@@ -390,7 +390,7 @@ def simulate_checkpoints(
 def warm_up() -> None:
     """Load every kernel the simulator uses, compiling it if numba's cache is cold.
 
-    The first compiled call in a process pays numba's start-up (about 0.3 s
+    The first compiled call in a process pays numba's start-up (about 0.2 s
     here, importing its typing registries) plus loading the cached machine
     code; compiling on a cold cache takes tens of seconds once per checkout.
     A command-line tool can call this up front, behind a progress message, so

@@ -59,11 +59,11 @@ logger = logging.getLogger("headliner.service")
 
 
 def open_configured_store(settings: Settings) -> Store:
-    """Migrate (for SQL URLs, when enabled) and open the store named by the settings."""
+    """Migrate (when enabled; a no-op for ``memory://``) and open the configured store."""
     from headliner.storage.migrate import upgrade
     from headliner.storage.sql import open_store
 
-    if settings.is_sql and settings.upgrade_on_start:
+    if settings.upgrade_on_start:
         upgrade(settings.database_url)
     return open_store(settings.database_url)
 

@@ -116,11 +116,6 @@ class Settings(BaseSettings):
         sources.append(file_secret_settings)
         return tuple(sources)
 
-    @property
-    def is_sql(self) -> bool:
-        """Whether the store is a SQL database (migrations apply)."""
-        return self.database_url.startswith(("sqlite", "postgresql"))
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from headliner.service.app import create_app
@@ -166,3 +167,22 @@ def test_one_json_log_line_per_request_without_secrets(settings: Settings, store
     assert access[0]["status"] == 200
     assert access[0]["duration_ms"] >= 0
     assert "secret" not in json.dumps(lines)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg", "postgresql", "postgres"])
+def test_service_migrates_its_own_postgres_database_whatever_the_url_spelling(
+    scheme: str, unmigrated_postgres_url: str
+) -> None:
+    # postgres:// is what many hosting platforms hand out; the service must
+    # migrate that database at start-up, not fail on its first query.
+    url = sa.make_url(unmigrated_postgres_url).set(drivername=scheme)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url.render_as_string(hide_password=False),
+        log_level="WARNING",
+    )
+    with TestClient(create_app(settings, clock=ManualClock())) as client:
+        assert client.get("/ready").status_code == 200
+        created = client.post("/v1/experiments", json={"name": "x", "headlines": ["a", "b"]})
+        assert created.status_code == 201, created.text

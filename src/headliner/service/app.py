@@ -162,6 +162,7 @@ def create_app(
             posterior_refresh_seconds=config.posterior_refresh_seconds,
             snapshot_interval_seconds=config.snapshot_interval_seconds,
             refresh_in_background=config.refresh_in_background,
+            report_cache_seconds=config.report_cache_seconds,
         )
         app.state.context = AppContext(
             settings=config,

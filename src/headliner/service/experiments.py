@@ -14,6 +14,7 @@ comes from the per-experiment :class:`~headliner.service.state.StateCache`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -169,6 +170,9 @@ class ExperimentService:
     snapshot_interval_seconds : float, default=60.0
     refresh_in_background : bool, default=True
         Rebuild a stale posterior in a background thread (False: in the request).
+    report_cache_seconds : float, default=0.0
+        A report is reused for this long (0 = built on every call); a change
+        of status or headlines drops it at once.
     """
 
     def __init__(
@@ -180,14 +184,23 @@ class ExperimentService:
         posterior_refresh_seconds: float = 1.0,
         snapshot_interval_seconds: float = 60.0,
         refresh_in_background: bool = True,
+        report_cache_seconds: float = 0.0,
     ) -> None:
         self.store = store
         self.clock = clock
         self.rng = rng
-        # The cache's own generator (spawned from this one, so still reproducible,
-        # without consuming its draws): a background rebuild must not interleave
-        # its draws with the decisions'.
-        (cache_rng,) = rng.spawn(1)
+        # The cache's and the reports' own generators (spawned from this one, so
+        # still reproducible, without consuming its draws): a background rebuild
+        # or a report must not interleave its draws with the decisions'.
+        cache_rng, self._report_rng = rng.spawn(2)
+        self._report_max_age = report_cache_seconds
+        # Reports are built one at a time (viewers who ask at once wait for one
+        # build); the cache and its per-experiment generations have their own
+        # short lock, so that a change never waits for a build.
+        self._report_build = threading.Lock()
+        self._report_lock = threading.Lock()
+        self._reports: dict[tuple[str, int], Report] = {}
+        self._report_generation: dict[str, int] = {}
         self.cache = StateCache(
             store,
             clock,
@@ -225,7 +238,7 @@ class ExperimentService:
             winner_arm=arm.arm,
             winner_reason=None if confirmed else HAND_PICKED,
         )
-        self.cache.invalidate(experiment_id)
+        self._changed(experiment_id)
         return record
 
     def archive(self, experiment_id: str) -> ExperimentRecord:
@@ -236,7 +249,7 @@ class ExperimentService:
             self.clock.now(),
             allowed_from=frozenset(ExperimentStatus) - {ExperimentStatus.ARCHIVED},
         )
-        self.cache.invalidate(experiment_id)
+        self._changed(experiment_id)
         return record
 
     # --- arms -----------------------------------------------------------------
@@ -256,7 +269,7 @@ class ExperimentService:
                 f"A floor of {record.floor} leaves no room for headline {state.n_active + 1}."
             )
         arm = self.store.add_arm(experiment_id, headline, self.clock.now())
-        self.cache.invalidate(experiment_id)
+        self._changed(experiment_id)
         return arm
 
     def retire_arm(self, experiment_id: str, arm: int) -> ArmRecord:
@@ -265,7 +278,7 @@ class ExperimentService:
         if record.winner_arm == arm:
             raise ConflictError(f"Headline {arm} is the declared winner and cannot be retired.")
         retired = self.store.retire_arm(experiment_id, arm, self.clock.now())
-        self.cache.invalidate(experiment_id)
+        self._changed(experiment_id)
         return retired
 
     def _resolve_arm(self, experiment_id: str, arm: int | str) -> ArmRecord:
@@ -326,7 +339,7 @@ class ExperimentService:
         except ConflictError:
             # The store saw a status this process has not yet: the next request
             # re-reads it instead of choosing again from the stale state.
-            self.cache.invalidate(experiment_id)
+            self._changed(experiment_id)
             raise
         if created:
             state.sends[choice.arm] += 1  # burn-in sees this send before the next refresh
@@ -423,7 +436,39 @@ class ExperimentService:
 
     # --- report ---------------------------------------------------------------
     def report(self, experiment_id: str, *, snapshot_limit: int = 1000) -> Report:
-        """Everything a campaign owner looks at, from freshly aggregated counts."""
-        state = self.state(experiment_id, fresh=True)
-        snapshots = self.store.list_snapshots(experiment_id, limit=snapshot_limit)
-        return build_report(state, snapshots, self.rng, now=self.clock.now())
+        """Everything a campaign owner looks at, from freshly aggregated counts.
+
+        A report costs an aggregate over every send and two numerical
+        integrations (tens of milliseconds), so one built less than
+        ``report_cache_seconds`` ago is returned instead.
+        """
+        key = (experiment_id, snapshot_limit)
+        with self._report_build:
+            with self._report_lock:
+                cached = self._reports.get(key)
+                generation = self._report_generation.get(experiment_id, 0)
+            if cached is not None and self.clock.now() - cached.generated_at < self._report_max_age:
+                return cached
+            state = self.state(experiment_id, fresh=True)
+            snapshots = self.store.list_snapshots(experiment_id, limit=snapshot_limit)
+            now = self.clock.now()
+            report = build_report(state, snapshots, self._report_rng, now=now)
+            if self._report_max_age > 0:
+                with self._report_lock:
+                    # Expired reports go; a report built across a change is not kept.
+                    self._reports = {
+                        k: r
+                        for k, r in self._reports.items()
+                        if now - r.generated_at < self._report_max_age
+                    }
+                    if self._report_generation.get(experiment_id, 0) == generation:
+                        self._reports[key] = report
+        return report
+
+    def _changed(self, experiment_id: str) -> None:
+        """Forget what this process cached about an experiment whose settings changed."""
+        self.cache.invalidate(experiment_id)
+        with self._report_lock:
+            generation = self._report_generation.get(experiment_id, 0)
+            self._report_generation[experiment_id] = generation + 1
+            self._reports = {k: r for k, r in self._reports.items() if k[0] != experiment_id}

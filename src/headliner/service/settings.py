@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         which makes a seeded test run reproducible.
     snapshot_interval_seconds : float, default=60.0
         At most one P(best)/allocation snapshot per experiment and process per interval.
+    report_cache_seconds : float, default=1.0
+        A report is reused for this long per experiment and process (0 = built
+        on every request): a dashboard that many people watch costs one
+        aggregate and two integrations per interval, not one per viewer.
     max_body_bytes : int, default=65536
         Larger request bodies get 413.
     api_key_cache_seconds : float, default=5.0
@@ -88,6 +92,7 @@ class Settings(BaseSettings):
     posterior_refresh_seconds: float = Field(default=1.0, ge=0.0)
     refresh_in_background: bool = True
     snapshot_interval_seconds: float = Field(default=60.0, ge=0.0)
+    report_cache_seconds: float = Field(default=1.0, ge=0.0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1)
     api_key_cache_seconds: float = Field(default=5.0, ge=0.0)
     upgrade_on_start: bool = True

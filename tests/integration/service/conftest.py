@@ -59,6 +59,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         posterior_refresh_seconds=0.0,
         snapshot_interval_seconds=0.0,
+        report_cache_seconds=0.0,
         api_key_cache_seconds=0.0,
         seed=SEED,
         log_level="WARNING",

@@ -155,6 +155,7 @@ def campaign_client(settings: Settings, store: Store, clock: ManualClock) -> Ite
             "posterior_refresh_seconds": 60.0,
             "snapshot_interval_seconds": 6 * HOUR,
             "refresh_in_background": False,
+            "report_cache_seconds": 1.0,
         }
     )
     with TestClient(create_app(production_like, store=store, clock=clock)) as client:

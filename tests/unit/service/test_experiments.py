@@ -17,7 +17,7 @@ from headliner.core.stopping import StoppingRule
 from headliner.service.clock import ManualClock
 from headliner.service.experiments import ExperimentService, build_spec
 from headliner.service.state import stopping_from_mapping, stopping_to_mapping
-from headliner.storage.base import ExperimentStatus, OpenResult
+from headliner.storage.base import ExperimentStatus, OpenResult, Snapshot
 from headliner.storage.memory import InMemoryStore
 
 HOUR = 3600.0
@@ -29,6 +29,7 @@ def make_service(
     refresh: float = 0.0,
     snapshot: float = 0.0,
     background: bool = False,
+    report_cache: float = 0.0,
     store: InMemoryStore | None = None,
 ) -> tuple[ExperimentService, InMemoryStore, ManualClock]:
     store = store if store is not None else InMemoryStore()
@@ -40,6 +41,7 @@ def make_service(
         posterior_refresh_seconds=refresh,
         snapshot_interval_seconds=snapshot,
         refresh_in_background=background,
+        report_cache_seconds=report_cache,
     )
     return service, store, clock
 
@@ -372,3 +374,64 @@ def test_report_lines_and_snapshots() -> None:
     assert report.value_remaining >= 0.0
     assert len(report.snapshots) == 2  # at creation time and two hours later
     assert set(report.snapshots[-1].arm_to_p_best) == {0, 1}
+
+
+def test_a_report_is_reused_until_it_is_older_than_the_cache_interval() -> None:
+    service, store, clock = make_service(report_cache=10.0)
+    record = service.create(build_spec("x", ["A", "B"]))
+    first = service.report(record.id)
+    store.record_decision(record.id, 0, 1.0, clock.now())
+
+    clock.advance(5.0)
+    same = service.report(record.id)
+    other_limit = service.report(record.id, snapshot_limit=1)
+    clock.advance(5.0)
+    fresh = service.report(record.id)
+
+    assert same is first
+    assert sum(a.sends for a in other_limit.arms) == 1  # a different query is its own entry
+    assert fresh is not first
+    assert sum(a.sends for a in fresh.arms) == 1
+
+
+def test_a_change_drops_the_cached_report_at_once() -> None:
+    service, _, _ = make_service(report_cache=HOUR)
+    record = service.create(build_spec("x", ["A", "B"]))
+    assert service.report(record.id).status == "running"
+
+    service.complete(record.id, winner="B")
+
+    assert service.report(record.id).status == "completed"
+
+
+def test_a_report_built_across_a_change_is_not_kept() -> None:
+    service, store, _ = make_service(report_cache=HOUR)
+    record = service.create(build_spec("x", ["A", "B"]))
+    list_snapshots = store.list_snapshots
+
+    def changed_meanwhile(experiment_id: str, *, limit: int = 1000) -> list[Snapshot]:
+        # Another request changes the experiment while this report is being built.
+        service.complete(record.id, winner="A")
+        return list_snapshots(experiment_id, limit=limit)
+
+    store.list_snapshots = changed_meanwhile  # type: ignore[method-assign]
+    built_across = service.report(record.id)
+    store.list_snapshots = list_snapshots  # type: ignore[method-assign]
+    after = service.report(record.id)
+
+    assert after is not built_across
+    assert after.status == "completed"
+
+
+def test_reports_do_not_take_draws_from_the_decisions() -> None:
+    def decisions(with_reports: bool) -> list[int]:
+        service, _, _ = make_service(seed=5)
+        record = service.create(build_spec("x", ["A", "B", "C"]))
+        made = []
+        for _ in range(50):
+            made.append(service.decide(record.id).decision.arm)
+            if with_reports:
+                service.report(record.id)
+        return made
+
+    assert decisions(with_reports=True) == decisions(with_reports=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, status
+from starlette.concurrency import run_in_threadpool
 
 from headliner.service.deps import ContextDep
 from headliner.service.routes import API_PREFIX, ERRORS
@@ -75,5 +76,10 @@ async def get_report(
     snapshots: int = Query(default=1000, ge=0, le=100_000, description="Latest snapshots to list"),
 ) -> ReportPublic:
     """Per headline: sends, opens, matured and pending sends, posterior, P(best), loss."""
-    report = await context.run(context.service.report, experiment_id, snapshot_limit=snapshots)
+    # Always in the thread pool, whatever HEADLINER_STORE_CALLS_IN_THREADPOOL says:
+    # building a report takes tens of milliseconds, which inline would stall
+    # every decision waiting on this worker's event loop.
+    report = await run_in_threadpool(
+        context.service.report, experiment_id, snapshot_limit=snapshots
+    )
     return ReportPublic.of(report)

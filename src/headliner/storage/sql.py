@@ -53,7 +53,7 @@ from headliner.storage.base import (
     Store,
     WaveRecord,
 )
-from headliner.storage.engine import make_engine, write_engine
+from headliner.storage.engine import make_engine, single_statement_engine, write_engine
 from headliner.storage.memory import InMemoryStore
 from headliner.storage.schema import (
     api_keys,
@@ -108,6 +108,9 @@ class SqlStore:
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
         self._writer = write_engine(self._engine)
+        # The hot writes (a decision, an open, an outcome) are one statement
+        # each; what follows one that changed nothing only reads, to say why.
+        self._single = single_statement_engine(self._engine)
         # Both dialects' insert() has ON CONFLICT DO NOTHING; the generic one has not.
         self._insert = sqlite.insert if self._engine.dialect.name == "sqlite" else pg.insert
         self._insert_decision = insert_decision(self._insert)
@@ -333,7 +336,7 @@ class SqlStore:
             experiment_id, arm, propensity, now, recipient_id, idempotency_key
         )
         params = {f"p_{name}": getattr(record, name) for name in DECISION_INSERT_COLUMNS}
-        with self._writer.begin() as conn:
+        with self._single.begin() as conn:
             if conn.execute(self._insert_decision, params).first() is not None:
                 return record, True
             # Nothing inserted: a replay, or the experiment, its status or the arm said no.
@@ -372,7 +375,7 @@ class SqlStore:
             "p_cutoff": now - window_seconds,
             "p_now": float(now),
         }
-        with self._writer.begin() as conn:
+        with self._single.begin() as conn:
             late = conn.execute(OPEN_DECISION, params).scalar()
             if late is None:
                 self._decision_owner(conn, experiment_id, decision_id)
@@ -386,7 +389,7 @@ class SqlStore:
             "p_experiment_id": experiment_id,
             "p_reward": reward,
         }
-        with self._writer.begin() as conn:
+        with self._single.begin() as conn:
             if conn.execute(SET_OUTCOME, params).rowcount == 1:
                 return True
             row = self._decision_owner(conn, experiment_id, decision_id)

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from headliner.storage.base import ExperimentSpec
-from headliner.storage.engine import make_engine, write_engine
+from headliner.storage.engine import make_engine, single_statement_engine, write_engine
 from headliner.storage.memory import InMemoryStore
 from headliner.storage.sql import SqlStore, open_store
 
@@ -160,3 +160,36 @@ def test_postgres_engine_sets_keepalives_unless_the_url_does(postgres_url: str) 
     finally:
         engine.dispose()
     assert (dsn["keepalives"], dsn["keepalives_idle"], dsn["keepalives_count"]) == ("1", "30", "3")
+
+
+@pytest.mark.postgres
+def test_postgres_single_statement_writes_autocommit_without_leaking_it(postgres_url: str) -> None:
+    """Hot writes skip BEGIN/COMMIT; the pooled connection is transactional again afterwards."""
+    engine = make_engine(postgres_url)
+    single = single_statement_engine(engine)
+    try:
+        with single.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None and raw.autocommit is True
+            # Autocommit: each statement is its own transaction.
+            first = conn.exec_driver_sql("SELECT txid_current()").scalar()
+            second = conn.exec_driver_sql("SELECT txid_current()").scalar()
+            assert first != second
+        # pool_size 10 but one connection in use at a time: the same one comes back.
+        with engine.connect() as conn:
+            assert conn.connection.driver_connection is raw
+            assert raw.autocommit is False
+            first = conn.exec_driver_sql("SELECT txid_current()").scalar()
+            second = conn.exec_driver_sql("SELECT txid_current()").scalar()
+            assert first == second
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_single_statement_writes_begin_immediate(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        single = single_statement_engine(engine)
+        assert single.get_execution_options() == write_engine(engine).get_execution_options()
+    finally:
+        engine.dispose()

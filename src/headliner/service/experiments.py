@@ -195,12 +195,9 @@ class ExperimentService:
         cache_rng, self._report_rng = rng.spawn(2)
         self._report_max_age = report_cache_seconds
         # Reports are built one at a time (viewers who ask at once wait for one
-        # build); the cache and its per-experiment generations have their own
-        # short lock, so that a change never waits for a build.
+        # build), and each is kept with the state cache's generation it was built at.
         self._report_build = threading.Lock()
-        self._report_lock = threading.Lock()
-        self._reports: dict[tuple[str, int], Report] = {}
-        self._report_generation: dict[str, int] = {}
+        self._reports: dict[tuple[str, int], tuple[int, Report]] = {}
         self.cache = StateCache(
             store,
             clock,
@@ -238,7 +235,7 @@ class ExperimentService:
             winner_arm=arm.arm,
             winner_reason=None if confirmed else HAND_PICKED,
         )
-        self._changed(experiment_id)
+        self.cache.invalidate(experiment_id)
         return record
 
     def archive(self, experiment_id: str) -> ExperimentRecord:
@@ -249,7 +246,7 @@ class ExperimentService:
             self.clock.now(),
             allowed_from=frozenset(ExperimentStatus) - {ExperimentStatus.ARCHIVED},
         )
-        self._changed(experiment_id)
+        self.cache.invalidate(experiment_id)
         return record
 
     # --- arms -----------------------------------------------------------------
@@ -269,7 +266,7 @@ class ExperimentService:
                 f"A floor of {record.floor} leaves no room for headline {state.n_active + 1}."
             )
         arm = self.store.add_arm(experiment_id, headline, self.clock.now())
-        self._changed(experiment_id)
+        self.cache.invalidate(experiment_id)
         return arm
 
     def retire_arm(self, experiment_id: str, arm: int) -> ArmRecord:
@@ -278,7 +275,7 @@ class ExperimentService:
         if record.winner_arm == arm:
             raise ConflictError(f"Headline {arm} is the declared winner and cannot be retired.")
         retired = self.store.retire_arm(experiment_id, arm, self.clock.now())
-        self._changed(experiment_id)
+        self.cache.invalidate(experiment_id)
         return retired
 
     def _resolve_arm(self, experiment_id: str, arm: int | str) -> ArmRecord:
@@ -339,7 +336,7 @@ class ExperimentService:
         except ConflictError:
             # The store saw a status this process has not yet: the next request
             # re-reads it instead of choosing again from the stale state.
-            self._changed(experiment_id)
+            self.cache.invalidate(experiment_id)
             raise
         if created:
             state.sends[choice.arm] += 1  # burn-in sees this send before the next refresh
@@ -444,31 +441,25 @@ class ExperimentService:
         """
         key = (experiment_id, snapshot_limit)
         with self._report_build:
-            with self._report_lock:
-                cached = self._reports.get(key)
-                generation = self._report_generation.get(experiment_id, 0)
-            if cached is not None and self.clock.now() - cached.generated_at < self._report_max_age:
-                return cached
+            generation = self.cache.generation(experiment_id)
+            cached = self._reports.get(key)
+            if (
+                cached is not None
+                and cached[0] == generation  # no change to the experiment since
+                and self.clock.now() - cached[1].generated_at < self._report_max_age
+            ):
+                return cached[1]
             state = self.state(experiment_id, fresh=True)
             snapshots = self.store.list_snapshots(experiment_id, limit=snapshot_limit)
             now = self.clock.now()
             report = build_report(state, snapshots, self._report_rng, now=now)
             if self._report_max_age > 0:
-                with self._report_lock:
-                    # Expired reports go; a report built across a change is not kept.
-                    self._reports = {
-                        k: r
-                        for k, r in self._reports.items()
-                        if now - r.generated_at < self._report_max_age
-                    }
-                    if self._report_generation.get(experiment_id, 0) == generation:
-                        self._reports[key] = report
+                self._reports = {
+                    k: entry
+                    for k, entry in self._reports.items()
+                    if now - entry[1].generated_at < self._report_max_age
+                }
+                # Kept with the generation read before the build: a report built
+                # across a change is stale at once and rebuilt on the next call.
+                self._reports[key] = (generation, report)
         return report
-
-    def _changed(self, experiment_id: str) -> None:
-        """Forget what this process cached about an experiment whose settings changed."""
-        self.cache.invalidate(experiment_id)
-        with self._report_lock:
-            generation = self._report_generation.get(experiment_id, 0)
-            self._report_generation[experiment_id] = generation + 1
-            self._reports = {k: r for k, r in self._reports.items() if k[0] != experiment_id}

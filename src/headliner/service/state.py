@@ -222,6 +222,10 @@ class StateCache:
             self._generation[experiment_id] = self._generation.get(experiment_id, 0) + 1
             self._states.pop(experiment_id, None)
 
+    def generation(self, experiment_id: str) -> int:
+        """How often this process invalidated the experiment: what it derived before is stale."""
+        return self._generation.get(experiment_id, 0)
+
     def get(self, experiment_id: str, *, max_age: float | None = None) -> ExperimentState:
         """The experiment's state, rebuilt if older than ``max_age`` (default: the cache's).
 

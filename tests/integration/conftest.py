@@ -7,7 +7,6 @@ than editing another layer's.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from headliner.storage.sql import SqlStore
 # =====================================================================================
 # Storage fixtures (owner: storage)
 #
-#   sqlite_url        function  a fresh, migrated SQLite file (copied from a template)
+#   sqlite_url        function  a fresh, migrated SQLite file (in tests/conftest.py)
 #   postgres_database session   a fresh, migrated PostgreSQL database, dropped at the end
 #   postgres_url      function  postgres_database, emptied before the test
 #   postgres_admin    session   AUTOCOMMIT engine on the configured server database
@@ -152,23 +151,6 @@ def postgres_url(postgres_database: str) -> str:
     """The session's PostgreSQL database, emptied so the test starts from nothing."""
     empty_database(postgres_database)
     return postgres_database
-
-
-@pytest.fixture(scope="session")
-def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Migrating once and copying the file is ~100x faster than upgrading per test;
-    # upgrade() closes its engine, so the WAL is checkpointed into the one file.
-    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def sqlite_url(_sqlite_template: Path, tmp_path: Path) -> str:
-    """A fresh SQLite file at the latest migration, in the test's tmp_path."""
-    path = tmp_path / "headliner.db"
-    shutil.copyfile(_sqlite_template, path)
-    return f"sqlite:///{path}"
 
 
 @pytest.fixture(

@@ -17,7 +17,6 @@ from sqlalchemy.pool import NullPool
 
 from headliner.storage.base import Store
 from headliner.storage.engine import normalize_url
-from headliner.storage.memory import InMemoryStore
 from headliner.storage.migrate import upgrade
 from headliner.storage.schema import metadata
 from headliner.storage.sql import SqlStore
@@ -31,7 +30,8 @@ from headliner.storage.sql import SqlStore
 #   postgres_admin    session   AUTOCOMMIT engine on the configured server database
 #   unmigrated_url    function  parametrized: a fresh database without schema
 #   database_url      function  parametrized: sqlite, postgresql
-#   store             function  parametrized: memory, sqlite, postgresql (closed after)
+#   store_factory     function  parametrized: sqlite, postgresql; opens stores on one database
+#   store             function  parametrized: sqlite, postgresql (closed after)
 #
 # PostgreSQL comes from HEADLINER_TEST_POSTGRES_URL (default below). Unreachable:
 # the tests skip with a how-to, except under CI=true, where they fail.
@@ -169,29 +169,14 @@ def database_url(request: pytest.FixtureRequest) -> str:
 StoreFactory = Callable[[], Store]
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("memory", id="memory"),
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ]
-)
-def store_factory(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
-    """Opens stores on one shared, empty backend (memory: one shared instance)."""
+@pytest.fixture
+def store_factory(database_url: str) -> Iterator[StoreFactory]:
+    """Opens stores on one shared, empty database, once per SQL backend; closed after."""
     opened: list[Store] = []
-    if request.param == "memory":
-        shared = InMemoryStore()
 
-        def factory() -> Store:
-            return shared
-    else:
-        url: str = request.getfixturevalue(
-            "sqlite_url" if request.param == "sqlite" else "postgres_url"
-        )
-
-        def factory() -> Store:
-            opened.append(SqlStore(url))
-            return opened[-1]
+    def factory() -> Store:
+        opened.append(SqlStore(database_url))
+        return opened[-1]
 
     yield factory
     for store in opened:
@@ -200,7 +185,7 @@ def store_factory(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
 
 @pytest.fixture
 def store(store_factory: StoreFactory) -> Store:
-    """An empty store of each implementation: memory, sqlite, postgresql."""
+    """An empty store on each SQL backend: sqlite, postgresql."""
     return store_factory()
 
 

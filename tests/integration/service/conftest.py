@@ -1,12 +1,9 @@
 """Fixtures of the service's HTTP tests: every API test runs on SQLite and on PostgreSQL.
 
-``database_url`` comes from the storage section of ``tests/integration/conftest.py``
-(a fresh SQLite file per test; the session's PostgreSQL database, emptied before
-each test; skipped with a how-to when no server is reachable, failed under
-CI=true). ``store`` is overridden here, for this directory only, to the two SQL
-stores: the shared one also runs on the in-memory store, which the unit tests
-cover. The overrides live here rather than in the shared file because one
-module cannot define ``store`` twice.
+``database_url`` and ``store`` come from the storage section of
+``tests/integration/conftest.py`` (a fresh SQLite file per test; the session's
+PostgreSQL database, emptied before each test; skipped with a how-to when no
+server is reachable, failed under CI=true).
 """
 
 from __future__ import annotations
@@ -25,16 +22,6 @@ from headliner.service.settings import Settings
 from headliner.storage.base import Store
 
 SEED = 20240607
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    """An open SQL store on ``database_url``."""
-    from headliner.storage.sql import open_store
-
-    opened = open_store(database_url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from headliner.service.app import create_app
 from headliner.service.clock import ManualClock
 from headliner.service.settings import Settings
 from headliner.storage.base import Store
-from headliner.storage.memory import InMemoryStore
+from headliner.storage.sql import SqlStore
 
 NewExperiment = Callable[..., dict[str, Any]]
 
@@ -32,13 +32,23 @@ def test_ready_when_the_database_answers(client: TestClient) -> None:
     assert client.get("/ready").json() == {"status": "ready"}
 
 
-class _DownStore(InMemoryStore):
+class _DownStore(SqlStore):
     def ping(self) -> None:
         raise ConnectionError("database down")
 
 
-def test_ready_is_503_when_the_database_is_unreachable(settings: Settings) -> None:
-    app = create_app(settings, store=_DownStore(), clock=ManualClock())
+@pytest.fixture
+def down_store(database_url: str) -> Iterator[_DownStore]:
+    """A store whose database does not answer ``ping``, closed after the test."""
+    opened = _DownStore(database_url)
+    yield opened
+    opened.close()
+
+
+def test_ready_is_503_when_the_database_is_unreachable(
+    settings: Settings, down_store: _DownStore
+) -> None:
+    app = create_app(settings, store=down_store, clock=ManualClock())
     with TestClient(app) as client:
         response = client.get("/ready")
 

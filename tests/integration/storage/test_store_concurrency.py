@@ -1,8 +1,8 @@
-"""Races: counts stay exact and conditional writes win exactly once, on every store.
+"""Races: counts stay exact and conditional writes win exactly once, on every database.
 
 Each thread opens its own store (its own connection pool, as a second worker
-process would) on the same database; memory stores share one instance. A
-barrier releases the threads together so that their writes really overlap.
+process would) on the same database. A barrier releases the threads together
+so that their writes really overlap.
 """
 
 from __future__ import annotations

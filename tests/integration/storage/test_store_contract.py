@@ -1,7 +1,7 @@
-"""The Store contract, run over every implementation (memory, sqlite, postgresql).
+"""The Store contract, run over every database (sqlite, postgresql).
 
-One suite, many stores (as MABWiser runs one suite over every policy): a store
-passes when it keeps every promise of :mod:`headliner.storage.base`. The
+One suite, every database (as MABWiser runs one suite over every policy): the
+store passes when it keeps every promise of :mod:`headliner.storage.base` on each. The
 delayed-feedback counting rule has its own module, test_store_counting.py, and
 races have test_store_concurrency.py.
 """

@@ -12,7 +12,7 @@ from headliner.core.errors import AuthError, InvalidParameterError
 from headliner.service.auth import KeyCache, create_key, hash_key
 from headliner.service.clock import ManualClock, SystemClock
 from headliner.service.logs import JsonFormatter
-from headliner.storage.memory import InMemoryStore
+from headliner.storage.sql import SqlStore
 
 
 def test_manual_clock_moves_only_when_told() -> None:
@@ -31,9 +31,7 @@ def test_system_clock_is_the_wall_clock() -> None:
     assert abs(SystemClock().now() - time.time()) < 1.0
 
 
-def test_keys_are_random_and_stored_hashed() -> None:
-    store = InMemoryStore()
-
+def test_keys_are_random_and_stored_hashed(store: SqlStore) -> None:
     record, secret = create_key(store, "ci", 0.0)
     _, other = create_key(store, "ci-2", 0.0)
 
@@ -44,14 +42,13 @@ def test_keys_are_random_and_stored_hashed() -> None:
         create_key(store, " ", 0.0)
 
 
-def test_key_cache_without_keys_lets_everyone_through() -> None:
-    cache = KeyCache(InMemoryStore(), ManualClock(), ttl=5.0)
+def test_key_cache_without_keys_lets_everyone_through(store: SqlStore) -> None:
+    cache = KeyCache(store, ManualClock(), ttl=5.0)
 
     assert cache.check(None) is None
 
 
-def test_key_cache_checks_and_caches_for_the_ttl() -> None:
-    store = InMemoryStore()
+def test_key_cache_checks_and_caches_for_the_ttl(store: SqlStore) -> None:
     clock = ManualClock()
     cache = KeyCache(store, clock, ttl=5.0)
     assert cache.check(None) is None  # caches "no keys" for 5 s

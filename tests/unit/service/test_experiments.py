@@ -1,10 +1,10 @@
-"""The domain layer on the in-memory store: decisions, waves, cache, stopping, reports."""
+"""The domain layer on a SQLite store: decisions, waves, cache, stopping, reports."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -18,21 +18,20 @@ from headliner.service.clock import ManualClock
 from headliner.service.experiments import ExperimentService, build_spec
 from headliner.service.state import stopping_from_mapping, stopping_to_mapping
 from headliner.storage.base import ExperimentStatus, OpenResult, Snapshot
-from headliner.storage.memory import InMemoryStore
+from headliner.storage.sql import SqlStore
 
 HOUR = 3600.0
 
 
 def make_service(
+    store: SqlStore,
     *,
     seed: int = 0,
     refresh: float = 0.0,
     snapshot: float = 0.0,
     background: bool = False,
     report_cache: float = 0.0,
-    store: InMemoryStore | None = None,
-) -> tuple[ExperimentService, InMemoryStore, ManualClock]:
-    store = store if store is not None else InMemoryStore()
+) -> tuple[ExperimentService, ManualClock]:
     clock = ManualClock()
     service = ExperimentService(
         store,
@@ -43,7 +42,7 @@ def make_service(
         refresh_in_background=background,
         report_cache_seconds=report_cache,
     )
-    return service, store, clock
+    return service, clock
 
 
 @pytest.mark.parametrize(
@@ -97,8 +96,8 @@ def test_stopping_stored_under_the_old_setting_name_still_loads() -> None:
     )
 
 
-def test_decide_is_the_core_decide_with_the_same_generator() -> None:
-    service, store, clock = make_service(seed=11)
+def test_decide_is_the_core_decide_with_the_same_generator(store: SqlStore) -> None:
+    service, clock = make_service(store, seed=11)
     record = service.create(build_spec("x", ["A", "B", "C"], floor=0.05))
     for arm, opens, non_opens in ((0, 3, 10), (1, 6, 8), (2, 1, 12)):
         for reward in [1] * opens + [0] * non_opens:
@@ -125,7 +124,7 @@ def test_decide_is_the_core_decide_with_the_same_generator() -> None:
 
 
 def test_thompson_decisions_go_through_the_shared_rule_function(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, store: SqlStore
 ) -> None:
     calls: list[int] = []
     original = policies.choose_arm
@@ -135,7 +134,7 @@ def test_thompson_decisions_go_through_the_shared_rule_function(
         return original(policy, *args)
 
     monkeypatch.setattr(policies, "choose_arm", spy)
-    service, _, _ = make_service()
+    service, _ = make_service(store)
     record = service.create(build_spec("x", ["A", "B"]))
 
     service.decide(record.id)
@@ -143,8 +142,8 @@ def test_thompson_decisions_go_through_the_shared_rule_function(
     assert calls == [policies.THOMPSON]
 
 
-def test_burn_in_counts_local_sends_between_refreshes() -> None:
-    service, _, clock = make_service(refresh=3600.0)
+def test_burn_in_counts_local_sends_between_refreshes(store: SqlStore) -> None:
+    service, clock = make_service(store, refresh=3600.0)
     record = service.create(build_spec("x", ["A", "B", "C"], burn_in_per_arm=2))
 
     arms = [service.decide(record.id).decision.arm for _ in range(6)]
@@ -153,8 +152,8 @@ def test_burn_in_counts_local_sends_between_refreshes() -> None:
     assert service.state(record.id).status == "running"
 
 
-def test_cache_is_reused_until_it_is_older_than_the_refresh_interval() -> None:
-    service, store, clock = make_service(refresh=10.0)
+def test_cache_is_reused_until_it_is_older_than_the_refresh_interval(store: SqlStore) -> None:
+    service, clock = make_service(store, refresh=10.0)
     record = service.create(build_spec("x", ["A", "B"]))
     first = service.state(record.id)
     store.record_decision(record.id, 0, 1.0, clock.now())
@@ -176,8 +175,10 @@ def _wait_for(condition: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
-def test_a_stale_state_is_rebuilt_in_the_background_while_the_old_one_serves() -> None:
-    service, store, clock = make_service(refresh=10.0, background=True)
+def test_a_stale_state_is_rebuilt_in_the_background_while_the_old_one_serves(
+    store: SqlStore,
+) -> None:
+    service, clock = make_service(store, refresh=10.0, background=True)
     record = service.create(build_spec("x", ["A", "B"]))
     first = service.state(record.id)
     store.record_decision(record.id, 0, 1.0, clock.now())
@@ -190,11 +191,11 @@ def test_a_stale_state_is_rebuilt_in_the_background_while_the_old_one_serves() -
     assert service.state(record.id).counts[0].sends == 1
 
 
-class _SlowStore(InMemoryStore):
+class _SlowStore(SqlStore):
     """Holds ``arm_counts`` until released, to interleave a rebuild with a change."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
         self.hold = threading.Event()
         self.release = threading.Event()
 
@@ -204,18 +205,26 @@ class _SlowStore(InMemoryStore):
         return super().arm_counts(experiment_id, now, window_seconds)
 
 
-def test_a_rebuild_begun_before_a_change_is_discarded() -> None:
-    store = _SlowStore()
-    service, _, clock = make_service(refresh=10.0, background=True, store=store)
+@pytest.fixture
+def slow_store(sqlite_url: str) -> Iterator[_SlowStore]:
+    """A :class:`_SlowStore` on a fresh SQLite file, closed after the test."""
+    opened = _SlowStore(sqlite_url)
+    yield opened
+    opened.release.set()  # never leave a background rebuild waiting
+    opened.close()
+
+
+def test_a_rebuild_begun_before_a_change_is_discarded(slow_store: _SlowStore) -> None:
+    service, clock = make_service(slow_store, refresh=10.0, background=True)
     record = service.create(build_spec("x", ["A", "B"]))
     service.state(record.id)
     clock.advance(10.0)
-    store.hold.set()
+    slow_store.hold.set()
     service.state(record.id)  # starts a rebuild that reads RUNNING, then waits
-    store.hold.clear()
+    slow_store.hold.clear()
     service.complete(record.id, winner=0)  # invalidates; the next read loads COMPLETED
     completed = service.state(record.id)
-    store.release.set()
+    slow_store.release.set()
     time.sleep(0.05)
 
     assert completed.record.status is ExperimentStatus.COMPLETED
@@ -224,8 +233,8 @@ def test_a_rebuild_begun_before_a_change_is_discarded() -> None:
         service.decide(record.id)
 
 
-def test_stopping_declares_the_winner_and_decisions_follow_it() -> None:
-    service, store, clock = make_service()
+def test_stopping_declares_the_winner_and_decisions_follow_it(store: SqlStore) -> None:
+    service, clock = make_service(store)
     rule = StoppingRule(p_best_threshold=0.95, min_matured_sends_per_arm=30)
     record = service.create(build_spec("x", ["A", "B"], stopping=rule, winner_exploration=0.2))
     for arm, rate in ((0, 0.1), (1, 0.6)):
@@ -243,8 +252,8 @@ def test_stopping_declares_the_winner_and_decisions_follow_it() -> None:
     assert {round(d.propensity, 6) for d in decisions} == {0.9, 0.1}
 
 
-def test_complete_archive_and_their_conflicts() -> None:
-    service, _, _ = make_service()
+def test_complete_archive_and_their_conflicts(store: SqlStore) -> None:
+    service, _ = make_service(store)
     record = service.create(build_spec("x", ["A", "B"]))
 
     with pytest.raises(NotFoundError):
@@ -262,10 +271,9 @@ def test_complete_archive_and_their_conflicts() -> None:
     assert [r.id for r in service.list_experiments(include_archived=True)] == [record.id]
 
 
-def test_a_stale_process_cannot_decide_after_completion_elsewhere() -> None:
-    store = InMemoryStore()
-    worker, _, _ = make_service(refresh=60.0, store=store)  # reuses its state for a minute
-    other, _, _ = make_service(store=store)
+def test_a_stale_process_cannot_decide_after_completion_elsewhere(store: SqlStore) -> None:
+    worker, _ = make_service(store, refresh=60.0)  # reuses its state for a minute
+    other, _ = make_service(store)
     record = worker.create(build_spec("x", ["A", "B"]))
     first = worker.decide(record.id, idempotency_key="k")  # caches the RUNNING state
     other.complete(record.id, winner=0)
@@ -282,8 +290,8 @@ def test_a_stale_process_cannot_decide_after_completion_elsewhere() -> None:
     assert sum(c.sends for c in store.arm_counts(record.id, 0.0, 1.0)) == 1
 
 
-def test_a_retired_headline_cannot_be_named_winner() -> None:
-    service, _, _ = make_service()
+def test_a_retired_headline_cannot_be_named_winner(store: SqlStore) -> None:
+    service, _ = make_service(store)
     record = service.create(build_spec("x", ["A", "B", "C"]))
     service.retire_arm(record.id, 0)
 
@@ -291,8 +299,8 @@ def test_a_retired_headline_cannot_be_named_winner() -> None:
         service.complete(record.id, winner=0)
 
 
-def test_waves_fill_burn_in_then_match_probabilities() -> None:
-    service, _, _ = make_service()
+def test_waves_fill_burn_in_then_match_probabilities(store: SqlStore) -> None:
+    service, _ = make_service(store)
     record = service.create(build_spec("x", ["A", "B"], burn_in_per_arm=100))
 
     first = service.allocate(record.id, 150).wave.arm_to_sends
@@ -303,8 +311,8 @@ def test_waves_fill_burn_in_then_match_probabilities() -> None:
     assert second == {0: 500, 1: 500}  # 25 each to finish burn-in, then an even posterior
 
 
-def test_wave_opens_by_position_or_headline() -> None:
-    service, _, clock = make_service()
+def test_wave_opens_by_position_or_headline(store: SqlStore) -> None:
+    service, clock = make_service(store)
     record = service.create(build_spec("x", ["A", "B"], attribution_window_seconds=HOUR))
     wave = service.allocate(record.id, 100).wave
 
@@ -321,8 +329,8 @@ def test_wave_opens_by_position_or_headline() -> None:
         service.record_wave_opens(record.id, wave.id, {9: 1})
 
 
-def test_opens_and_outcomes_through_the_service() -> None:
-    service, _, clock = make_service()
+def test_opens_and_outcomes_through_the_service(store: SqlStore) -> None:
+    service, clock = make_service(store)
     record = service.create(build_spec("x", ["A", "B"], attribution_window_seconds=HOUR))
     first = service.decide(record.id).decision
     second = service.decide(record.id).decision
@@ -337,8 +345,8 @@ def test_opens_and_outcomes_through_the_service() -> None:
         service.get_decision("other", first.id)
 
 
-def test_add_arm_rules() -> None:
-    service, _, _ = make_service()
+def test_add_arm_rules(store: SqlStore) -> None:
+    service, _ = make_service(store)
     record = service.create(build_spec("x", ["A", "B"], floor=0.4))
 
     with pytest.raises(InvalidParameterError, match="'headline' parameter"):
@@ -347,8 +355,8 @@ def test_add_arm_rules() -> None:
         service.add_arm(record.id, "C")
 
 
-def test_report_lines_and_snapshots() -> None:
-    service, store, clock = make_service(snapshot=HOUR)
+def test_report_lines_and_snapshots(store: SqlStore) -> None:
+    service, clock = make_service(store, snapshot=HOUR)
     record = service.create(build_spec("x", ["A", "B", "C"], attribution_window_seconds=HOUR))
     decisions = [service.decide(record.id).decision for _ in range(30)]
     for d in decisions[:10]:
@@ -376,8 +384,8 @@ def test_report_lines_and_snapshots() -> None:
     assert set(report.snapshots[-1].arm_to_p_best) == {0, 1}
 
 
-def test_a_report_is_reused_until_it_is_older_than_the_cache_interval() -> None:
-    service, store, clock = make_service(report_cache=10.0)
+def test_a_report_is_reused_until_it_is_older_than_the_cache_interval(store: SqlStore) -> None:
+    service, clock = make_service(store, report_cache=10.0)
     record = service.create(build_spec("x", ["A", "B"]))
     first = service.report(record.id)
     store.record_decision(record.id, 0, 1.0, clock.now())
@@ -394,8 +402,8 @@ def test_a_report_is_reused_until_it_is_older_than_the_cache_interval() -> None:
     assert sum(a.sends for a in fresh.arms) == 1
 
 
-def test_a_change_drops_the_cached_report_at_once() -> None:
-    service, _, _ = make_service(report_cache=HOUR)
+def test_a_change_drops_the_cached_report_at_once(store: SqlStore) -> None:
+    service, _ = make_service(store, report_cache=HOUR)
     record = service.create(build_spec("x", ["A", "B"]))
     assert service.report(record.id).status == "running"
 
@@ -404,8 +412,8 @@ def test_a_change_drops_the_cached_report_at_once() -> None:
     assert service.report(record.id).status == "completed"
 
 
-def test_a_report_built_across_a_change_is_not_kept() -> None:
-    service, store, _ = make_service(report_cache=HOUR)
+def test_a_report_built_across_a_change_is_not_kept(store: SqlStore) -> None:
+    service, _ = make_service(store, report_cache=HOUR)
     record = service.create(build_spec("x", ["A", "B"]))
     list_snapshots = store.list_snapshots
 
@@ -423,9 +431,9 @@ def test_a_report_built_across_a_change_is_not_kept() -> None:
     assert after.status == "completed"
 
 
-def test_reports_do_not_take_draws_from_the_decisions() -> None:
+def test_reports_do_not_take_draws_from_the_decisions(store: SqlStore) -> None:
     def decisions(with_reports: bool) -> list[int]:
-        service, _, _ = make_service(seed=5)
+        service, _ = make_service(store, seed=5)
         record = service.create(build_spec("x", ["A", "B", "C"]))
         made = []
         for _ in range(50):

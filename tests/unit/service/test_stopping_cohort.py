@@ -1,4 +1,4 @@
-"""The stopping rule sees the matured cohort only (headliner.service.state), on the memory store.
+"""The stopping rule sees the matured cohort only (headliner.service.state), on a SQLite store.
 
 The decision posterior counts an open the moment it is reported but a
 non-open only once the send's window has passed; these tests build campaigns
@@ -15,14 +15,14 @@ from headliner.core.stopping import StoppingRule
 from headliner.service.clock import ManualClock
 from headliner.service.experiments import HAND_PICKED, ExperimentService, build_spec
 from headliner.storage.base import ExperimentStatus
-from headliner.storage.memory import InMemoryStore
+from headliner.storage.sql import SqlStore
 
 WINDOW = 3600.0
 REASON_PREFIX = "stopping rule on the matured cohort: P(best) "
 
 
-def make_service() -> tuple[ExperimentService, InMemoryStore, ManualClock]:
-    store, clock = InMemoryStore(), ManualClock()
+def make_service(store: SqlStore) -> tuple[ExperimentService, ManualClock]:
+    clock = ManualClock()
     service = ExperimentService(
         store,
         clock,
@@ -31,10 +31,10 @@ def make_service() -> tuple[ExperimentService, InMemoryStore, ManualClock]:
         snapshot_interval_seconds=0.0,
         refresh_in_background=False,
     )
-    return service, store, clock
+    return service, clock
 
 
-def send(store: InMemoryStore, exp: str, arm: int, n: int, opens: int, now: float) -> None:
+def send(store: SqlStore, exp: str, arm: int, n: int, opens: int, now: float) -> None:
     """``n`` decisions for ``arm``; the first ``opens`` of them reported opened at once."""
     for i in range(n):
         decision, _ = store.record_decision(exp, arm, 0.5, now)
@@ -53,8 +53,8 @@ def create(service: ExperimentService, rule: StoppingRule | None) -> str:
     return service.create(spec).id
 
 
-def test_recent_opens_declare_nothing_until_their_sends_mature() -> None:
-    service, store, clock = make_service()
+def test_recent_opens_declare_nothing_until_their_sends_mature(store: SqlStore) -> None:
+    service, clock = make_service(store)
     rule = StoppingRule(p_best_threshold=0.95, value_remaining_threshold=None)
     exp = create(service, rule)
     # Day one: 200 sends per headline, 40 opens each (20%); then the window passes.
@@ -90,8 +90,8 @@ def test_recent_opens_declare_nothing_until_their_sends_mature() -> None:
     assert late.stopping_status.reason.endswith(" >= 0.95")
 
 
-def test_the_minimum_counts_matured_sends_not_settled_ones() -> None:
-    service, store, clock = make_service()
+def test_the_minimum_counts_matured_sends_not_settled_ones(store: SqlStore) -> None:
+    service, clock = make_service(store)
     # With two headlines the champion's P(best) is always >= 0.5: only the guard holds.
     rule = StoppingRule(
         p_best_threshold=0.5, value_remaining_threshold=None, min_matured_sends_per_arm=120
@@ -122,8 +122,8 @@ def test_the_minimum_counts_matured_sends_not_settled_ones() -> None:
 
 
 @pytest.mark.parametrize("confirm", [True, False], ids=["confirm-declared", "overrule"])
-def test_completing_by_hand_records_why(confirm: bool) -> None:
-    service, store, clock = make_service()
+def test_completing_by_hand_records_why(store: SqlStore, confirm: bool) -> None:
+    service, clock = make_service(store)
     rule = StoppingRule(value_remaining_threshold=None, min_matured_sends_per_arm=10)
     exp = create(service, rule)
     for arm, opens in ((0, 2), (1, 30)):
@@ -145,8 +145,8 @@ def test_completing_by_hand_records_why(confirm: bool) -> None:
     assert service.report(exp).stopping_status.reason == completed.winner_reason
 
 
-def test_report_without_automatic_stopping() -> None:
-    service, store, clock = make_service()
+def test_report_without_automatic_stopping(store: SqlStore) -> None:
+    service, clock = make_service(store)
     exp = create(service, None)
     send(store, exp, 0, 10, 5, clock.now())
 

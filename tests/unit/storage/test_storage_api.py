@@ -1,4 +1,4 @@
-"""The storage package's public surface and URL handling (no database needed)."""
+"""The storage package's public surface and URL handling (no database server needed)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ def test_all_is_sorted_and_importable() -> None:
         assert getattr(storage, name) is not None
 
 
-def test_in_memory_store_is_a_store() -> None:
-    assert isinstance(storage.InMemoryStore(), storage.Store)
+def test_sql_store_is_a_store(sqlite_url: str) -> None:
+    store = storage.SqlStore(sqlite_url)
+    try:
+        assert isinstance(store, storage.Store)
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ logger = logging.getLogger("headliner.service")
 
 
 def open_configured_store(settings: Settings) -> Store:
-    """Migrate (when enabled; a no-op for ``memory://``) and open the configured store."""
+    """Migrate (when enabled) and open the configured store."""
     from headliner.storage.migrate import upgrade
     from headliner.storage.sql import open_store
 

@@ -1,9 +1,8 @@
-"""Persistence: the :class:`Store` protocol and its implementations.
+"""Persistence: the :class:`Store` protocol and its SQL implementation.
 
-``open_store(url)`` gives an :class:`InMemoryStore` for ``memory://`` (unit
-tests) and a :class:`SqlStore` for ``sqlite:///file.db`` or
-``postgresql+psycopg://…``; ``upgrade(url)`` applies the schema migrations a
-SQL store needs before it is opened.
+``open_store(url)`` gives a :class:`SqlStore` for ``sqlite:///file.db`` or
+``postgresql+psycopg://…``; ``upgrade(url)`` applies the schema migrations the
+store needs before it is opened.
 """
 
 from headliner.storage.base import (
@@ -19,7 +18,6 @@ from headliner.storage.base import (
     Store,
     WaveRecord,
 )
-from headliner.storage.memory import InMemoryStore
 from headliner.storage.migrate import upgrade
 from headliner.storage.sql import SqlStore, open_store
 
@@ -31,7 +29,6 @@ __all__ = [
     "ExperimentRecord",
     "ExperimentSpec",
     "ExperimentStatus",
-    "InMemoryStore",
     "OpenResult",
     "Snapshot",
     "SqlStore",

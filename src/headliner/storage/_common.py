@@ -1,7 +1,7 @@
-"""What both stores share: new records, id generation and error messages.
+"""The store's building blocks: new records, id generation and error messages.
 
-Keeping them here makes the in-memory and the SQL store build the same
-records and raise the same messages, which the contract tests compare.
+Kept apart from :mod:`headliner.storage.sql` so that records are made and
+errors worded in one place, whichever database the store runs on.
 """
 
 from __future__ import annotations

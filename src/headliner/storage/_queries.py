@@ -77,8 +77,7 @@ def arm_map(values: Mapping[str, float]) -> dict[int, float]:
 
 
 # --- aggregation (the delayed-feedback rule of headliner.storage.base) ----------------
-# A send's window has passed once created_at <= p_cutoff (now - window), the
-# same comparison InMemoryStore makes, so both stores agree at the boundary.
+# A send's window has passed once created_at <= p_cutoff (now - window).
 _experiment_id = sa.bindparam("p_experiment_id", type_=decisions.c.experiment_id.type)
 _cutoff: sa.BindParameter[float] = sa.bindparam("p_cutoff", type_=sa.Double())
 _d = decisions.c

@@ -1,7 +1,7 @@
 """The storage contract: records and the :class:`Store` protocol.
 
-Every implementation (in-memory for unit tests, SQLAlchemy on SQLite or
-PostgreSQL) keeps the same promises:
+The store (:class:`~headliner.storage.sql.SqlStore`, SQLAlchemy on SQLite or
+PostgreSQL) keeps these promises on either database:
 
 * Times are float seconds since the epoch (UTC) passed in by the caller, whose
   clock is injectable; a store never reads the wall clock itself.

@@ -70,9 +70,9 @@ def normalize_url(url: str) -> sa.URL:
     Raises
     ------
     InvalidParameterError
-        For an unparsable URL, an unsupported backend or an in-memory SQLite
-        database (each pooled connection would see its own empty database;
-        ``memory://`` is the process-local store).
+        For an unparsable URL, an unsupported backend (``memory://`` included)
+        or an in-memory SQLite database (each pooled connection would see its
+        own empty database).
     """
     try:
         parsed = sa.make_url(url)
@@ -87,11 +87,11 @@ def normalize_url(url: str) -> sa.URL:
         if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
             raise InvalidParameterError(
                 "A SQLite database URL must name a file, e.g. sqlite:///headliner.db "
-                f"(memory:// is the in-memory store). Got {url!r} instead."
+                f"(an in-memory database is not shared between connections). Got {url!r} instead."
             )
         return parsed
     raise InvalidParameterError(
-        "The database URL must start with sqlite:///, postgresql+psycopg:// or memory://. "
+        "The database URL must start with sqlite:/// or postgresql+psycopg://. "
         f"Got {parsed.render_as_string(hide_password=True)!r} instead."
     )
 

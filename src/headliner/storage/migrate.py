@@ -70,12 +70,9 @@ def upgrade(url: str, revision: str = "head") -> None:
     ----------
     url : str
         A SQLite or PostgreSQL URL, as for :class:`~headliner.storage.sql.SqlStore`.
-        ``memory://`` needs no schema and is accepted as a no-op.
     revision : str, default="head"
         The target revision.
     """
-    if url.strip() == "memory://":
-        return
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         # A first start may name a file in a directory that does not exist yet.

@@ -54,7 +54,6 @@ from headliner.storage.base import (
     WaveRecord,
 )
 from headliner.storage.engine import make_engine, single_statement_engine, write_engine
-from headliner.storage.memory import InMemoryStore
 from headliner.storage.schema import (
     api_keys,
     arms,
@@ -68,12 +67,12 @@ __all__ = ["SqlStore", "open_store"]
 
 
 def open_store(url: str) -> Store:
-    """The store for ``url``: ``memory://`` gives an :class:`InMemoryStore`, else :class:`SqlStore`.
+    """The store for ``url``: a :class:`SqlStore`.
 
     Parameters
     ----------
     url : str
-        ``memory://``, ``sqlite:///path/to/file.db`` or
+        ``sqlite:///path/to/file.db`` or
         ``postgresql+psycopg://user:password@host:5432/database``.
 
     Returns
@@ -84,10 +83,9 @@ def open_store(url: str) -> Store:
     Raises
     ------
     InvalidParameterError
-        For an unsupported or malformed URL.
+        For an unsupported or malformed URL (``memory://`` included: there is
+        no in-memory store; use a file such as ``sqlite:///headliner.db``).
     """
-    if url.strip() == "memory://":
-        return InMemoryStore()
     return SqlStore(url)
 
 

@@ -12,6 +12,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from headliner.core.errors import InvalidParameterError
 from headliner.storage.engine import make_engine
 from headliner.storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from headliner.storage.schema import metadata
@@ -78,8 +79,12 @@ def test_store_does_not_create_tables(unmigrated_url: str) -> None:
         store.close()
 
 
-def test_memory_url_needs_no_migration() -> None:
-    upgrade("memory://")  # accepted, does nothing
+def test_upgrade_refuses_memory() -> None:
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"must start with sqlite:/// or postgresql\+psycopg://\. Got 'memory://' instead\.",
+    ):
+        upgrade("memory://")
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""What only the SQL store has: engine settings, URLs, several processes on one file."""
+"""The SQL store beyond the contract: engine settings, URLs, several processes on one file."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from headliner.core.errors import InvalidParameterError
 from headliner.storage.base import ExperimentSpec
 from headliner.storage.engine import make_engine, single_statement_engine, write_engine
-from headliner.storage.memory import InMemoryStore
 from headliner.storage.sql import SqlStore, open_store
 
 
@@ -52,15 +52,13 @@ def test_sqlite_writes_begin_immediate(sqlite_url: str) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize(
-    ("url", "kind"),
-    [("memory://", InMemoryStore), (" memory:// ", InMemoryStore)],
-    ids=["memory", "memory-padded"],
-)
-def test_open_store_memory(url: str, kind: type) -> None:
-    store = open_store(url)
-    assert isinstance(store, kind)
-    store.close()
+def test_open_store_refuses_memory() -> None:
+    """There is no in-memory store: the URL is refused, naming it and the forms allowed."""
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"must start with sqlite:/// or postgresql\+psycopg://\. Got 'memory://' instead\.",
+    ):
+        open_store("memory://")
 
 
 def test_open_store_sql(database_url: str) -> None:

@@ -43,8 +43,8 @@ def test_normalize_url(url: str, expected: str) -> None:
     ("url", "message"),
     [
         ("sqlite://", "must name a file"),
-        ("sqlite:///:memory:", "must name a file"),
-        ("sqlite:///file:h?mode=memory&uri=true", "must name a file"),
+        ("sqlite:///:memory:", "must name a file, e.g. sqlite:///headliner.db"),
+        ("sqlite:///file:h?mode=memory&uri=true", "must name a file, e.g. sqlite:///headliner.db"),
         ("mysql://u@db/h", "must start with sqlite:///"),
         ("not a url", "must be a valid URL"),
     ],

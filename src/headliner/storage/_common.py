@@ -45,6 +45,8 @@ def new_experiment(spec: ExperimentSpec, now: float) -> ExperimentRecord:
         created_at=float(now),
         completed_at=None,
         winner_reason=None,
+        burn_in_share=float(spec.burn_in_share),
+        delay_prior={str(k): float(v) for k, v in spec.delay_prior.items()},
     )
 
 

@@ -44,6 +44,8 @@ def experiment_record(row: Row[Any]) -> ExperimentRecord:
         created_at=float(row.created_at),
         completed_at=opt_float(row.completed_at),
         winner_reason=row.winner_reason,
+        burn_in_share=float(row.burn_in_share),
+        delay_prior={str(k): float(v) for k, v in row.delay_prior.items()},
     )
 
 

@@ -82,6 +82,9 @@ class ExperimentSpec:
     floor: float = 0.0
     winner_exploration: float = 0.0
     stopping: Mapping[str, Any] = field(default_factory=dict)
+    burn_in_share: float = 1.0
+    # {"median_seconds": ..., "p95_seconds": ..., "weight": ...} when set; empty: no prior.
+    delay_prior: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class ExperimentRecord:
     created_at: float
     completed_at: float | None
     winner_reason: str | None  # why the winner was named, as recorded then
+    burn_in_share: float
+    delay_prior: Mapping[str, float]  # as in ExperimentSpec; empty when unset
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ __all__ = [
     "metadata",
     "snapshots",
     "wave_arms",
+    "wave_open_reports",
     "waves",
 ]
 
@@ -57,6 +58,10 @@ experiments = sa.Table(
     sa.Column("beta_prior", sa.Double, nullable=False),
     sa.Column("attribution_window_seconds", sa.Double, nullable=False),
     sa.Column("burn_in_per_arm", sa.Integer, nullable=False),
+    # Stored as given (the service validates and uses it); 1.0 for older experiments.
+    sa.Column("burn_in_share", sa.Double, nullable=False, server_default=sa.text("1.0")),
+    # The open-delay prior, {"median_seconds", "p95_seconds", "weight"}; {} when unset.
+    sa.Column("delay_prior", sa.JSON, nullable=False, server_default=sa.text("'{}'")),
     sa.Column("floor", sa.Double, nullable=False),
     sa.Column("winner_exploration", sa.Double, nullable=False),
     sa.Column("stopping", sa.JSON, nullable=False),
@@ -105,6 +110,8 @@ waves = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("experiment_id", ID, sa.ForeignKey("experiments.id"), nullable=False),
     sa.Column("created_at", Time, nullable=False),
+    # When the wave's opens were last reported inside its window (None: never).
+    sa.Column("reported_at", Time, nullable=True),
     sa.Index(None, "experiment_id", "created_at"),
 )
 
@@ -118,6 +125,20 @@ wave_arms = sa.Table(
     sa.Column("late_opens", sa.Integer, nullable=False),
     # The last line of defence behind the store's own check.
     sa.CheckConstraint("opens >= 0 AND late_opens >= 0 AND opens + late_opens <= sends", "opens"),
+)
+
+# One row per arm whose counted opens rose in a report made inside the wave's
+# window: ``opens`` is the increase, ``at`` the report's time. The open-delay
+# curve is estimated from these (late increases are not logged).
+wave_open_reports = sa.Table(
+    "wave_open_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("wave_id", ID, sa.ForeignKey("waves.id"), nullable=False),
+    sa.Column("arm", sa.Integer, nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("opens", sa.Integer, nullable=False),
+    sa.Index(None, "wave_id"),
 )
 
 snapshots = sa.Table(

@@ -69,6 +69,80 @@ def test_downgrade_to_base_and_back(unmigrated_url: str) -> None:
     assert table_names(unmigrated_url) >= set(metadata.tables)
 
 
+def test_0004_keeps_existing_rows_fills_defaults_and_downgrades(unmigrated_url: str) -> None:
+    """Rows written at 0003 survive 0004 with its defaults, and survive the way back."""
+    exp_id, wave_id, t0, window = "e" * 32, "f" * 32, 1_700_000_000.0, 3600.0
+    upgrade(unmigrated_url, "0003")
+    engine = make_engine(unmigrated_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO experiments (id, name, status, policy, policy_settings,"
+                    " alpha_prior, beta_prior, attribution_window_seconds, burn_in_per_arm,"
+                    " floor, winner_exploration, stopping, winner_arm, winner_reason, created_at)"
+                    " VALUES (:id, 'old', 'running', 'thompson', '{\"beta\": 0.5}', 2.0, 3.0,"
+                    " :window, 10, 0.01, 0.0, '{}', NULL, 'kept', :t0)"
+                ),
+                {"id": exp_id, "window": window, "t0": t0},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO arms (experiment_id, arm, headline, created_at)"
+                    " VALUES (:id, 0, 'A', :t0)"
+                ),
+                {"id": exp_id, "t0": t0},
+            )
+            conn.execute(
+                sa.text("INSERT INTO waves (id, experiment_id, created_at) VALUES (:w, :id, :t0)"),
+                {"w": wave_id, "id": exp_id, "t0": t0},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO wave_arms (wave_id, arm, sends, opens, late_opens)"
+                    " VALUES (:w, 0, 100, 3, 0)"
+                ),
+                {"w": wave_id},
+            )
+    finally:
+        engine.dispose()
+
+    upgrade(unmigrated_url)
+    store = SqlStore(unmigrated_url)
+    try:
+        exp = store.get_experiment(exp_id)
+        assert (exp.name, dict(exp.policy_settings), exp.winner_reason) == (
+            "old",
+            {"beta": 0.5},
+            "kept",
+        )
+        assert (exp.burn_in_share, dict(exp.delay_prior)) == (1.0, {})
+        after = store.record_wave_opens(exp_id, wave_id, {0: 5}, t0 + 10, window)
+        assert (dict(after.arm_to_sends), after.arm_to_opens[0]) == ({0: 100}, 5)
+    finally:
+        store.close()
+
+    engine = make_engine(unmigrated_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0003")
+        inspector = sa.inspect(engine)
+        assert "wave_open_reports" not in inspector.get_table_names()
+        experiment_columns = {c["name"] for c in inspector.get_columns("experiments")}
+        assert not {"burn_in_share", "delay_prior"} & experiment_columns
+        assert "reported_at" not in {c["name"] for c in inspector.get_columns("waves")}
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT name, winner_reason FROM experiments")).all() == [
+                ("old", "kept")
+            ]
+            assert conn.execute(sa.text("SELECT opens FROM wave_arms")).scalar() == 5
+    finally:
+        engine.dispose()
+    assert current_revision(unmigrated_url) == "0003"
+    upgrade(unmigrated_url)
+    assert current_revision(unmigrated_url) == head_revision()
+
+
 def test_store_does_not_create_tables(unmigrated_url: str) -> None:
     store = SqlStore(unmigrated_url)
     try:

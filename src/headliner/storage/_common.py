@@ -83,6 +83,7 @@ def new_wave(experiment_id: str, arm_to_sends: Mapping[int, int], now: float) ->
         arm_to_sends=sends,
         arm_to_opens=dict.fromkeys(sends, 0),
         arm_to_late_opens=dict.fromkeys(sends, 0),
+        reported_at=None,
     )
 
 

@@ -16,7 +16,14 @@ from headliner.storage.base import (
     ExperimentRecord,
     ExperimentStatus,
 )
-from headliner.storage.schema import arms, decisions, experiments, wave_arms, waves
+from headliner.storage.schema import (
+    arms,
+    decisions,
+    experiments,
+    wave_arms,
+    wave_open_reports,
+    waves,
+)
 
 
 # --- row -> record ---------------------------------------------------------------
@@ -228,3 +235,47 @@ DECISION_BY_KEY = sa.select(decisions).where(
     decisions.c.experiment_id == sa.bindparam("p_experiment_id"),
     decisions.c.idempotency_key == sa.bindparam("p_idempotency_key"),
 )
+
+
+# --- wave open reports ---------------------------------------------------------------
+# record_wave_opens runs these with the wave's row locked (one report at a time
+# per wave), one parameter set per arm whose total rises.
+_wave_id = sa.bindparam("p_wave_id", type_=waves.c.id.type)
+_position = sa.bindparam("p_arm", type_=sa.Integer())
+_total = sa.bindparam("p_total", type_=sa.Integer())
+_now: sa.BindParameter[float] = sa.bindparam("p_now", type_=sa.Double())
+_reported = _w.opens + _w.late_opens
+_rises = sa.and_(_w.wave_id == _wave_id, _w.arm == _position, _reported < _total)
+
+LOCK_WAVE = (
+    sa.select(waves.c.id)
+    .where(waves.c.id == _wave_id, waves.c.experiment_id == _experiment_id)
+    .with_for_update(key_share=True)
+)
+"""Lock the wave's row until the transaction ends (PostgreSQL; a no-op on SQLite).
+
+``FOR NO KEY UPDATE``: it excludes other reports of the wave but not the
+``FOR KEY SHARE`` locks that foreign-key checks take.
+"""
+
+LOG_WAVE_OPENS = wave_open_reports.insert().from_select(
+    ["wave_id", "arm", "at", "opens"],
+    sa.select(_w.wave_id, _w.arm, _now, _total - _reported).where(_rises),
+)
+"""Log an arm's increase of counted opens (run before :data:`RAISE_WAVE_OPENS`)."""
+
+RAISE_WAVE_OPENS = wave_arms.update().where(_rises).values(opens=_total - _w.late_opens)
+"""Raise an arm's counted opens to the reported total (inside the window)."""
+
+RAISE_WAVE_LATE_OPENS = wave_arms.update().where(_rises).values(late_opens=_total - _w.opens)
+"""Raise an arm's late opens so that opens plus late opens make the total (after the window)."""
+
+SET_WAVE_REPORTED_AT = (
+    waves.update()
+    .where(
+        waves.c.id == _wave_id,
+        sa.or_(waves.c.reported_at.is_(None), waves.c.reported_at < _now),
+    )
+    .values(reported_at=_now)
+)
+"""Move ``reported_at`` forward to ``p_now`` (never back)."""

@@ -176,7 +176,13 @@ class DecisionRecord:
 
 @dataclass(frozen=True)
 class WaveRecord:
-    """A wave: a batch of sends split over arms; ``arm_to_opens`` are counted opens."""
+    """A wave: a batch of sends split over arms; ``arm_to_opens`` are counted opens.
+
+    ``reported_at`` is when the wave's opens were last observed inside its
+    window: the time of the latest report made by ``created_at + window`` in
+    which no total was below the stored one (see
+    :meth:`Store.record_wave_opens`); None if no such report was made.
+    """
 
     id: str
     experiment_id: str
@@ -184,6 +190,7 @@ class WaveRecord:
     arm_to_sends: Mapping[int, int]
     arm_to_opens: Mapping[int, int]
     arm_to_late_opens: Mapping[int, int]
+    reported_at: float | None
 
 
 @dataclass(frozen=True)
@@ -339,6 +346,16 @@ class Store(Protocol):
         nothing. Increases reported by ``created_at + window`` count; later
         increases are late. ConflictError if a total exceeds the arm's sends
         (an arm absent from the wave has 0 sends); nothing is changed then.
+
+        Reports of one wave are serialized, so that each in-window increase
+        of an arm's counted opens is logged exactly, with ``now``, for
+        :meth:`open_delays` (late increases are not). A report made by
+        ``created_at + window`` in which no arm's total is below the stored
+        one sets ``reported_at`` to ``now`` (never back in time): totals equal
+        to the stored ones say "still these totals at ``now``", and arms the
+        report does not name are taken as observed at ``now`` too, unchanged.
+        A report with a lower total is a stale retry and leaves
+        ``reported_at`` alone, whatever else it raises.
         """
         ...
 

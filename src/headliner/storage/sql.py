@@ -5,8 +5,9 @@ service's hot path, one statement each. Every write runs in its own
 transaction, committed before the method returns; counts only ever change
 through INSERTs and conditional single-row UPDATEs (never read, changed in
 Python and written back), and ``arm_counts`` aggregates rows with one GROUP BY
-per table. Engines and their SQLite/PostgreSQL settings live in
-:mod:`headliner.storage.engine`.
+per table. A report of a wave's opens locks the wave's row, so that each
+increase is logged exactly once. Engines and their SQLite/PostgreSQL settings
+live in :mod:`headliner.storage.engine`.
 
 The store does not create tables: run :func:`headliner.storage.migrate.upgrade`
 first (the service does at start-up, and so does ``headliner db upgrade``).
@@ -28,8 +29,13 @@ from headliner.storage._queries import (
     DECISION_BY_KEY,
     DECISION_COUNTS,
     DECISION_INSERT_COLUMNS,
+    LOCK_WAVE,
+    LOG_WAVE_OPENS,
     OPEN_DECISION,
+    RAISE_WAVE_LATE_OPENS,
+    RAISE_WAVE_OPENS,
     SET_OUTCOME,
+    SET_WAVE_REPORTED_AT,
     WAVE_COUNTS,
     api_key_record,
     arm_map,
@@ -38,6 +44,7 @@ from headliner.storage._queries import (
     experiment_is_live,
     experiment_record,
     insert_decision,
+    opt_float,
 )
 from headliner.storage.base import (
     LIVE_STATUSES,
@@ -173,7 +180,7 @@ class SqlStore:
     @staticmethod
     def _wave(conn: Connection, experiment_id: str, wave_id: str) -> WaveRecord:
         query = (
-            sa.select(waves.c.created_at, wave_arms)
+            sa.select(waves.c.created_at, waves.c.reported_at, wave_arms)
             .outerjoin(wave_arms, wave_arms.c.wave_id == waves.c.id)
             .where(waves.c.id == wave_id, waves.c.experiment_id == experiment_id)
             .order_by(wave_arms.c.arm)
@@ -189,6 +196,7 @@ class SqlStore:
             arm_to_sends={r.arm: r.sends for r in rows if r.arm is not None},
             arm_to_opens={r.arm: r.opens for r in rows if r.arm is not None},
             arm_to_late_opens={r.arm: r.late_opens for r in rows if r.arm is not None},
+            reported_at=opt_float(rows[0].reported_at),
         )
 
     # --- experiments and arms -------------------------------------------------
@@ -442,30 +450,38 @@ class SqlStore:
         now: float,
         window_seconds: float,
     ) -> WaveRecord:
-        """Raise each arm's running total of opens for the wave (idempotent)."""
-        total = sa.bindparam("total", type_=sa.Integer)
-        reported = wave_arms.c.opens + wave_arms.c.late_opens
-        raise_total = wave_arms.update().where(
-            wave_arms.c.wave_id == wave_id,
-            wave_arms.c.arm == sa.bindparam("position", type_=sa.Integer),
-            reported < total,  # totals never go down; a concurrent higher total wins
-        )
+        """Raise each arm's running total of opens for the wave (idempotent).
+
+        The wave's row is locked first (``FOR NO KEY UPDATE`` on PostgreSQL;
+        on SQLite the write transaction holds the database's lock), so one
+        report of a wave runs at a time and what it reads next is current:
+        each arm's increase is logged, computed from its row by the INSERT
+        itself, before the conditional UPDATE raises the total.
+        """
+        key = {"p_experiment_id": experiment_id, "p_wave_id": wave_id, "p_now": float(now)}
         with self._writer.begin() as conn:
-            # Sends and created_at never change after record_wave, so reading
-            # them first is safe; the counts change only in the UPDATEs below.
+            if conn.execute(LOCK_WAVE, key).first() is None:
+                raise common.wave_not_found(experiment_id, wave_id)
             before = self._wave(conn, experiment_id, wave_id)
             common.check_wave_totals(wave_id, before.arm_to_sends, arm_to_total_opens)
+            stored = {
+                arm: before.arm_to_opens[arm] + before.arm_to_late_opens[arm]
+                for arm in before.arm_to_sends
+            }
             params = [
-                {"position": int(arm), "total": int(n)}
-                for arm, n in sorted(arm_to_total_opens.items())
-                if n > 0
+                {**key, "p_arm": int(arm), "p_total": int(total)}
+                for arm, total in sorted(arm_to_total_opens.items())
+                if total > stored.get(arm, 0)
             ]
-            if params:
-                if before.created_at >= now - window_seconds:
-                    stmt = raise_total.values(opens=total - wave_arms.c.late_opens)
-                else:
-                    stmt = raise_total.values(late_opens=total - wave_arms.c.opens)
-                conn.execute(stmt, params)
+            in_window = before.created_at >= now - window_seconds
+            if params and in_window:
+                conn.execute(LOG_WAVE_OPENS, params)
+                conn.execute(RAISE_WAVE_OPENS, params)
+            elif params:
+                conn.execute(RAISE_WAVE_LATE_OPENS, params)
+            stale = any(total < stored.get(arm, 0) for arm, total in arm_to_total_opens.items())
+            if in_window and not stale:
+                conn.execute(SET_WAVE_REPORTED_AT, key)
             return self._wave(conn, experiment_id, wave_id)
 
     # --- aggregation ----------------------------------------------------------

@@ -14,9 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import pytest
+import sqlalchemy as sa
 
 from headliner.core.errors import ConflictError
 from headliner.storage.base import ExperimentSpec, ExperimentStatus, OpenResult, Store
+from headliner.storage.schema import wave_open_reports
+from headliner.storage.sql import SqlStore
 
 T = TypeVar("T")
 N_THREADS = 8
@@ -116,6 +119,43 @@ def test_wave_totals_end_at_the_highest(store_factory: StoreFactory) -> None:
     final = store.get_wave(exp, wave)
     assert dict(final.arm_to_opens) == {0: highest, 1: highest // 2}
     assert dict(final.arm_to_late_opens) == {0: 0, 1: 0}
+
+
+def test_concurrent_wave_reports_log_each_increase_once(store_factory: StoreFactory) -> None:
+    """Threads report rising totals of one wave at once: the logged increases add up exactly.
+
+    Without the wave's lock two reports could both log an increase from the same
+    stored total, and the log would add up to more than the opens counted.
+    """
+    store = store_factory()
+    exp = new_experiment(store)
+    wave = store.record_wave(exp, {0: 1000, 1: 1000}, T0).id
+    steps = 15
+
+    def work(thread_store: Store, index: int) -> None:
+        for step in range(steps):
+            total = step * N_THREADS + index
+            # Later reports carry higher totals, as a real feed's would.
+            thread_store.record_wave_opens(
+                exp, wave, {0: total, 1: total // 2}, T0 + 1 + total, WINDOW
+            )
+
+    in_threads(store_factory, work)
+    highest = (steps - 1) * N_THREADS + N_THREADS - 1
+    final = store.get_wave(exp, wave)
+    assert dict(final.arm_to_opens) == {0: highest, 1: highest // 2}
+    # The report with the highest totals lowers none, and it is the latest.
+    assert final.reported_at == T0 + 1 + highest
+    assert isinstance(store, SqlStore)
+    r = wave_open_reports.c
+    query = sa.select(r.arm, r.at, r.opens).where(r.wave_id == wave)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    assert all(row.opens > 0 for row in rows)
+    logged: Counter[int] = Counter()
+    for row in rows:
+        logged[row.arm] += row.opens
+    assert logged == Counter({0: highest, 1: highest // 2})
 
 
 def test_status_change_wins_once(store_factory: StoreFactory) -> None:

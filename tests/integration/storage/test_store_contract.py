@@ -8,6 +8,8 @@ races have test_store_concurrency.py.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from headliner.core.errors import ConflictError, NotFoundError
@@ -396,14 +398,20 @@ def test_wave_opens_are_running_totals(store: Store) -> None:
     wave = store.record_wave(exp.id, {0: 100, 1: 50}, T0)
     after = store.record_wave_opens(exp.id, wave.id, {0: 10, 1: 4}, T0 + 5, WINDOW)
     assert dict(after.arm_to_opens) == {0: 10, 1: 4}
-    # Same totals again, or lower ones: nothing changes (retries are safe).
-    for totals in ({0: 10, 1: 4}, {0: 3}, {1: 0}):
-        again = store.record_wave_opens(exp.id, wave.id, totals, T0 + 6, WINDOW)
-        assert again == after
+    assert after.reported_at == T0 + 5
+    # Same totals again, or lower ones: no count changes (retries are safe). The
+    # same totals were still observed at T0 + 6; lower ones are stale and move nothing.
+    same = store.record_wave_opens(exp.id, wave.id, {0: 10, 1: 4}, T0 + 6, WINDOW)
+    assert same == replace(after, reported_at=T0 + 6)
+    for totals in ({0: 3}, {1: 0}):
+        again = store.record_wave_opens(exp.id, wave.id, totals, T0 + 7, WINDOW)
+        assert again == same
     raised = store.record_wave_opens(exp.id, wave.id, {0: 25}, T0 + WINDOW, WINDOW)
     assert dict(raised.arm_to_opens) == {0: 25, 1: 4}
+    assert raised.reported_at == T0 + WINDOW
     late = store.record_wave_opens(exp.id, wave.id, {0: 30, 1: 4}, T0 + WINDOW + 1, WINDOW)
     assert (dict(late.arm_to_opens), dict(late.arm_to_late_opens)) == ({0: 25, 1: 4}, {0: 5, 1: 0})
+    assert late.reported_at == T0 + WINDOW  # a report after the window observes nothing counted
     assert store.get_wave(exp.id, wave.id) == late
 
 

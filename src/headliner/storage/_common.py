@@ -6,10 +6,11 @@ errors worded in one place, whichever database the store runs on.
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from headliner.core.errors import ConflictError, NotFoundError
+from headliner.core.errors import ConflictError, InvalidParameterError, NotFoundError
 from headliner.storage.base import (
     DecisionRecord,
     ExperimentRecord,
@@ -97,6 +98,31 @@ def check_wave_totals(
             raise ConflictError(
                 f"Wave {wave_id!r}: {total} opens reported for arm {arm}, which had {sends} sends."
             )
+
+
+def age_edges(edges: Sequence[float], window_seconds: float) -> tuple[float, ...]:
+    """The bin edges of ``pending_sends`` and ``open_delays`` as a tuple of floats.
+
+    InvalidParameterError unless there are at least two, strictly increasing,
+    from 0 to ``window_seconds``. A last edge within rounding of the window
+    (relative 1e-9) is replaced by the window itself, so that "at least the
+    window old" and "in the last bin" agree exactly.
+    """
+    values = tuple(float(edge) for edge in edges)
+    window = float(window_seconds)
+    if (
+        len(values) < 2
+        or not all(math.isfinite(value) for value in values)
+        or values[0] != 0.0
+        or not math.isclose(values[-1], window, rel_tol=1e-9)
+        or any(b <= a for a, b in zip(values, values[1:], strict=False))
+    ):
+        shown = values if len(values) <= 6 else (*values[:3], "...", *values[-2:])
+        raise InvalidParameterError(
+            "age_edges must rise strictly from 0 to the attribution window "
+            f"({window:g} s). Got {shown} instead."
+        )
+    return (*values[:-1], window)
 
 
 # --- errors -----------------------------------------------------------------------

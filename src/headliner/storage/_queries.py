@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
@@ -244,6 +245,7 @@ _wave_id = sa.bindparam("p_wave_id", type_=waves.c.id.type)
 _position = sa.bindparam("p_arm", type_=sa.Integer())
 _total = sa.bindparam("p_total", type_=sa.Integer())
 _now: sa.BindParameter[float] = sa.bindparam("p_now", type_=sa.Double())
+_window: sa.BindParameter[float] = sa.bindparam("p_window", type_=sa.Double())
 _reported = _w.opens + _w.late_opens
 _rises = sa.and_(_w.wave_id == _wave_id, _w.arm == _position, _reported < _total)
 
@@ -279,3 +281,128 @@ SET_WAVE_REPORTED_AT = (
     .values(reported_at=_now)
 )
 """Move ``reported_at`` forward to ``p_now`` (never back)."""
+
+
+# --- delay-aware counting: pending sends and open delays ---------------------------------
+_unopened = _w.sends - _w.opens - _w.late_opens
+
+PENDING_WAVE_SENDS = (
+    sa.select(
+        _w.arm,
+        (sa.func.coalesce(waves.c.reported_at, waves.c.created_at) - waves.c.created_at).label(
+            "age"
+        ),
+        _unopened.label("count"),
+    )
+    .join(waves, waves.c.id == _w.wave_id)
+    .where(waves.c.experiment_id == _experiment_id, waves.c.created_at > _cutoff, _unopened > 0)
+    .order_by(waves.c.created_at, waves.c.id, _w.arm)
+)
+"""Per (wave, arm) inside the window: unopened sends and the age they were last seen at."""
+
+_r = wave_open_reports.c
+# A report that raised one arm but lowered another left reported_at where it
+# was; its increase was still seen at ``at``.
+_seen = sa.case(
+    (sa.or_(waves.c.reported_at.is_(None), waves.c.reported_at < _r.at), _r.at),
+    else_=waves.c.reported_at,
+)
+
+WAVE_OPEN_DELAYS = (
+    sa.select(
+        (_r.at - waves.c.created_at).label("delay"),
+        sa.case((_wave_passed, _window), else_=_seen - waves.c.created_at).label("observable"),
+        _r.opens.label("count"),
+    )
+    .join(waves, waves.c.id == _r.wave_id)
+    .where(waves.c.experiment_id == _experiment_id)
+    .order_by(waves.c.created_at, waves.c.id, _r.id)
+)
+"""One row per logged increase of a wave's counted opens: delay, observable age, opens."""
+
+
+def _bin(
+    value: sa.ColumnElement[float], thresholds: Sequence[float], first: int = 0
+) -> sa.ColumnElement[int]:
+    """``first`` plus how many sorted ``thresholds`` are at most ``value``: a balanced nested CASE.
+
+    A binary search: ``ceil(log2(len(thresholds) + 1))`` comparisons per row,
+    in plain SQL that SQLite and PostgreSQL both run (no ``floor`` or ``ln``,
+    which SQLite may lack). With the inner edges ``edges[1:-1]`` as thresholds
+    it is the bin ``b`` with ``edges[b] <= value < edges[b + 1]``, values
+    below ``edges[1]`` in bin 0 and from ``edges[-2]`` on in the last bin.
+    """
+    if not thresholds:
+        return sa.literal_column(str(first), sa.Integer())
+    mid = len(thresholds) // 2
+    return sa.case(
+        (value < sa.literal(thresholds[mid], sa.Double()), _bin(value, thresholds[:mid], first)),
+        else_=_bin(value, thresholds[mid + 1 :], first + mid + 1),
+    )
+
+
+class DelayQueries(NamedTuple):
+    """The two decision queries that bin on a set of age edges."""
+
+    pending: sa.Select[Any]
+    """Per arm and age bin: pending decisions (``count``) and their mean ``age``."""
+    delays: sa.Select[Any]
+    """Per delay bin and observable bin: counted opens of decisions (``count``)."""
+
+
+@functools.lru_cache(maxsize=32)
+def delay_queries(edges: tuple[float, ...]) -> DelayQueries:
+    """The decision queries of ``pending_sends`` and ``open_delays`` for these edges.
+
+    Cached: the nested CASEs are made once per distinct edges (one grid per
+    attribution window in use), not on every refresh. ``edges`` as
+    returned by :func:`headliner.storage._common.age_edges`.
+    """
+    inner = edges[1:-1]
+    pending_ages = (
+        sa.select(_d.arm, (_now - _d.created_at).label("age"))
+        .where(
+            _d.experiment_id == _experiment_id,
+            _d.outcome.is_(None),
+            _d.opened_at.is_(None),
+            _d.created_at > _cutoff,
+        )
+        .subquery("pending")
+    )
+    by_bin = sa.select(
+        pending_ages.c.arm, pending_ages.c.age, _bin(pending_ages.c.age, inner).label("bin")
+    ).subquery("binned")
+    pending = (
+        sa.select(
+            by_bin.c.arm, sa.func.count().label("count"), sa.func.avg(by_bin.c.age).label("age")
+        )
+        .group_by(by_bin.c.arm, by_bin.c.bin)
+        .order_by(by_bin.c.arm, by_bin.c.bin)
+    )
+
+    opened = (
+        sa.select(
+            (_d.opened_at - _d.created_at).label("delay"), (_now - _d.created_at).label("age")
+        )
+        .where(
+            _d.experiment_id == _experiment_id,
+            _d.outcome == 1,
+            _d.opened_at.is_not(None),
+            sa.not_(_d.late),
+        )
+        .subquery("opened")
+    )
+    # The age's bin among every edge but 0: len(edges) - 1 means "the window or older".
+    binned = sa.select(
+        _bin(opened.c.delay, inner).label("delay_bin"),
+        _bin(opened.c.age, edges[1:]).label("age_bin"),
+    ).subquery("binned")
+    delays = (
+        sa.select(binned.c.delay_bin, binned.c.age_bin, sa.func.count().label("count"))
+        # The delay, rounded up to edges[delay_bin + 1], must not exceed the
+        # observable age, rounded down to edges[age_bin].
+        .where(binned.c.delay_bin < binned.c.age_bin)
+        .group_by(binned.c.delay_bin, binned.c.age_bin)
+        .order_by(binned.c.delay_bin, binned.c.age_bin)
+    )
+    return DelayQueries(pending, delays)

@@ -36,6 +36,17 @@ is final, chosen by when they were sent rather than by what happened to them:
 * a wave's sends all mature at ``created_at + w``;
 * ``matured_opens`` are the counted opens among matured sends. Every non-open
   is final, so ``matured == matured_opens + non_opens``.
+
+Delay-aware counting removes the lean another way: a pending send counts as
+the fraction ``G(age)`` of a trial, ``G`` being the open-delay curve (the share
+of eventual opens reported within a given delay) and ``age`` how old the send
+was when its opens were last looked at. The store keeps what that needs and
+returns it grouped, raw: ``pending_sends`` (the sends and their ages) and
+``open_delays`` (when counted opens arrived, from which ``G`` is estimated).
+A per-send decision is looked at continuously, so its age is ``now -
+created_at``; a wave's opens only when they are reported, so its age is
+``reported_at - created_at``, and every increase of its counted opens is
+logged with its time.
 """
 
 from __future__ import annotations
@@ -44,6 +55,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
 
 
 class ExperimentStatus(StrEnum):
@@ -156,6 +170,89 @@ class ArmCounts:
     def pending(self) -> int:
         """Sends still inside their attribution window without an open."""
         return self.sends - self.opens - self.non_opens
+
+
+@dataclass(frozen=True, eq=False)
+class PendingSends:
+    """Sends still inside their attribution window with neither an open nor an outcome.
+
+    Three arrays of equal length, one entry per group of pending sends; the
+    groups come in no meaningful order. For delay-aware counting a group
+    counts as ``count * G(age)`` trials of its arm, ``G`` being the open-delay
+    curve: the share of eventual opens reported within ``age`` seconds.
+
+    Attributes
+    ----------
+    arm : numpy.ndarray of int64
+        The arm's position.
+    age : numpy.ndarray of float64
+        Seconds: how old the sends were when their opens were last looked at.
+        Per-send decisions are looked at all the time, so this is their mean
+        age at ``now`` (decisions are grouped by arm and by age bin). A wave's
+        opens are looked at when they are reported, so it is
+        ``reported_at - created_at``, 0 for a wave never reported. Never
+        negative (a send stamped after ``now`` counts as just sent).
+    count : numpy.ndarray of float64
+        How many sends the group holds (at least 1).
+    """
+
+    arm: NDArray[np.int64]
+    age: NDArray[np.float64]
+    count: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        if not len(self.arm) == len(self.age) == len(self.count):
+            raise ValueError(
+                f"arm, age and count must have equal lengths. Got {len(self.arm)}, "
+                f"{len(self.age)} and {len(self.count)} instead."
+            )
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+
+@dataclass(frozen=True, eq=False)
+class OpenDelays:
+    """When counted opens arrived after their sends, to estimate the open-delay curve.
+
+    Three float64 arrays of equal length, one entry per group of opens; the
+    groups come in no meaningful order. The data are right-truncated: an open
+    is seen only if its delay is at most the age at which its send was last
+    looked at, so every entry has ``delay <= observable`` and short delays are
+    over-represented among recent sends. Opens of per-send decisions are
+    binned on the caller's edges, the delay rounded up to its bin's upper edge
+    and the observable age down to its bin's lower edge (groups where the two
+    meet in one bin are dropped); a wave's reported increases are exact.
+    Explicit outcomes (``record_outcome``) carry no timing and are left out,
+    as are late opens.
+
+    Attributes
+    ----------
+    delay : numpy.ndarray of float64
+        Seconds from the send to the open's report.
+    observable : numpy.ndarray of float64
+        Seconds: the largest delay that could have been seen for these sends,
+        the attribution window once their window has passed. Before that,
+        for decisions the lower edge of their age bin at ``now``; for a wave
+        ``reported_at - created_at`` (or ``at - created_at`` if its increase
+        was reported later, by a report that also carried a stale total).
+    count : numpy.ndarray of float64
+        How many opens the group holds.
+    """
+
+    delay: NDArray[np.float64]
+    observable: NDArray[np.float64]
+    count: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        if not len(self.delay) == len(self.observable) == len(self.count):
+            raise ValueError(
+                f"delay, observable and count must have equal lengths. Got {len(self.delay)}, "
+                f"{len(self.observable)} and {len(self.count)} instead."
+            )
+
+    def __len__(self) -> int:
+        return len(self.count)
 
 
 @dataclass(frozen=True)
@@ -362,6 +459,52 @@ class Store(Protocol):
     # --- aggregation ----------------------------------------------------------
     def arm_counts(self, experiment_id: str, now: float, window_seconds: float) -> list[ArmCounts]:
         """Counts per arm (every arm, by position), aggregated in the database."""
+        ...
+
+    def pending_sends(
+        self,
+        experiment_id: str,
+        now: float,
+        window_seconds: float,
+        age_edges: Sequence[float],
+    ) -> PendingSends:
+        """The sends inside their window with neither an open nor an outcome, in groups.
+
+        Decisions sent after ``now - window_seconds`` with no open and no
+        outcome are grouped by arm and by the bin of their age
+        ``now - created_at`` among ``age_edges`` (bin ``b`` holds ages in
+        ``[age_edges[b], age_edges[b + 1])``); a group's ``age`` is their mean
+        age. Waves created after ``now - window_seconds`` give one group per
+        arm with unopened sends, ``count = sends - opens - late_opens``, ``age =
+        reported_at - created_at`` (0 if never reported). NotFoundError for an
+        unknown experiment.
+
+        ``age_edges`` is sorted, starts at 0 and ends at ``window_seconds``
+        (InvalidParameterError otherwise); about 41 log-spaced values.
+        """
+        ...
+
+    def open_delays(
+        self,
+        experiment_id: str,
+        now: float,
+        window_seconds: float,
+        age_edges: Sequence[float],
+    ) -> OpenDelays:
+        """The delays of counted opens and the ages they could be seen by, in groups.
+
+        Decisions opened inside their window: the delay ``opened_at -
+        created_at`` falls in bin ``b`` of ``age_edges`` and is given as
+        ``age_edges[b + 1]``; the observable age is ``window_seconds`` for a
+        send at least that old, else the lower edge ``age_edges[m]`` of the
+        bin ``m`` of its age ``now - created_at``; groups with ``age_edges[b +
+        1] > observable`` are dropped. Waves: one entry per logged increase
+        (see :meth:`record_wave_opens`), delay ``at - created_at``,
+        observable ``window_seconds`` once the wave's window has passed, else
+        ``max(reported_at, at) - created_at``. Explicit outcomes have no
+        timing and are left out. NotFoundError for an unknown experiment;
+        ``age_edges`` as for :meth:`pending_sends`.
+        """
         ...
 
     def record_snapshot(self, snapshot: Snapshot) -> None:

@@ -5,9 +5,10 @@ service's hot path, one statement each. Every write runs in its own
 transaction, committed before the method returns; counts only ever change
 through INSERTs and conditional single-row UPDATEs (never read, changed in
 Python and written back), and ``arm_counts`` aggregates rows with one GROUP BY
-per table. A report of a wave's opens locks the wave's row, so that each
-increase is logged exactly once. Engines and their SQLite/PostgreSQL settings
-live in :mod:`headliner.storage.engine`.
+per table, as do ``pending_sends`` and ``open_delays``. A report of a wave's
+opens locks the wave's row, so that each increase is logged exactly once.
+Engines and their SQLite/PostgreSQL settings live in
+:mod:`headliner.storage.engine`.
 
 The store does not create tables: run :func:`headliner.storage.migrate.upgrade`
 first (the service does at start-up, and so does ``headliner db upgrade``).
@@ -15,9 +16,10 @@ first (the service does at start-up, and so does ``headliner db upgrade``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
@@ -32,15 +34,18 @@ from headliner.storage._queries import (
     LOCK_WAVE,
     LOG_WAVE_OPENS,
     OPEN_DECISION,
+    PENDING_WAVE_SENDS,
     RAISE_WAVE_LATE_OPENS,
     RAISE_WAVE_OPENS,
     SET_OUTCOME,
     SET_WAVE_REPORTED_AT,
     WAVE_COUNTS,
+    WAVE_OPEN_DELAYS,
     api_key_record,
     arm_map,
     arm_record,
     decision_record,
+    delay_queries,
     experiment_is_live,
     experiment_record,
     insert_decision,
@@ -55,7 +60,9 @@ from headliner.storage.base import (
     ExperimentRecord,
     ExperimentSpec,
     ExperimentStatus,
+    OpenDelays,
     OpenResult,
+    PendingSends,
     Snapshot,
     Store,
     WaveRecord,
@@ -504,6 +511,75 @@ class SqlStore:
                 self._require_experiment(conn, experiment_id)
         # The queries' columns are in ArmCounts' field order after arm.
         return [ArmCounts(arm, *totals.get(arm, [0] * n_counts)) for arm in positions]
+
+    def pending_sends(
+        self,
+        experiment_id: str,
+        now: float,
+        window_seconds: float,
+        age_edges: Sequence[float],
+    ) -> PendingSends:
+        """The sends inside their window with neither an open nor an outcome, in groups.
+
+        Two queries, each grouped in the database: decisions by arm and age
+        bin (see :meth:`~headliner.storage.base.Store.pending_sends`), waves
+        by wave and arm.
+        """
+        edges = common.age_edges(age_edges, window_seconds)
+        params = {
+            "p_experiment_id": experiment_id,
+            "p_now": float(now),
+            "p_cutoff": now - window_seconds,
+        }
+        with self._engine.connect() as conn:
+            decided = conn.execute(delay_queries(edges).pending, params).all()
+            sent = conn.execute(PENDING_WAVE_SENDS, params).all()
+            if not decided and not sent:
+                self._require_experiment(conn, experiment_id)
+        rows = [*decided, *sent]
+        return PendingSends(
+            arm=np.array([row.arm for row in rows], dtype=np.int64),
+            # Not below 0: a send stamped after `now` (another process's clock) is just sent.
+            age=np.maximum(np.array([row.age for row in rows], dtype=np.float64), 0.0),
+            count=np.array([row.count for row in rows], dtype=np.float64),
+        )
+
+    def open_delays(
+        self,
+        experiment_id: str,
+        now: float,
+        window_seconds: float,
+        age_edges: Sequence[float],
+    ) -> OpenDelays:
+        """The delays of counted opens and the ages they could be seen by, in groups.
+
+        Two queries: decisions' opens grouped by delay bin and observable bin
+        in the database, and the waves' logged increases one row each.
+        """
+        edges = common.age_edges(age_edges, window_seconds)
+        params = {
+            "p_experiment_id": experiment_id,
+            "p_now": float(now),
+            "p_cutoff": now - window_seconds,
+            "p_window": edges[-1],
+        }
+        with self._engine.connect() as conn:
+            decided = conn.execute(delay_queries(edges).delays, params).all()
+            reported = conn.execute(WAVE_OPEN_DELAYS, params).all()
+            if not decided and not reported:
+                self._require_experiment(conn, experiment_id)
+        grid = np.array(edges, dtype=np.float64)
+        delay_bins = np.array([row.delay_bin for row in decided], dtype=np.int64)
+        age_bins = np.array([row.age_bin for row in decided], dtype=np.int64)
+        # Not below 0, as in pending_sends (a report stamped before its wave's creation).
+        wave_delay = np.maximum(np.array([r.delay for r in reported], dtype=np.float64), 0.0)
+        wave_seen = np.maximum(np.array([r.observable for r in reported], dtype=np.float64), 0.0)
+        return OpenDelays(
+            # Upper edge of the delay's bin; lower edge of the age's (edges[-1]: the window).
+            delay=np.concatenate([grid[delay_bins + 1], wave_delay]),
+            observable=np.concatenate([grid[age_bins], wave_seen]),
+            count=np.array([row.count for row in [*decided, *reported]], dtype=np.float64),
+        )
 
     def record_snapshot(self, snapshot: Snapshot) -> None:
         """Append a P(best)/allocation snapshot."""

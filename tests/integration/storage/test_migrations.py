@@ -122,6 +122,8 @@ def test_0004_keeps_existing_rows_fills_defaults_and_downgrades(unmigrated_url: 
         # The old wave takes new reports: only the increase from now on is logged.
         after = store.record_wave_opens(exp_id, wave_id, {0: 5}, t0 + 10, window)
         assert (after.arm_to_opens[0], after.reported_at) == (5, t0 + 10)
+        delays = store.open_delays(exp_id, t0 + 20, window, (0.0, 1.0, window))
+        assert (delays.delay.tolist(), delays.count.tolist()) == ([10.0], [2.0])
     finally:
         store.close()
 

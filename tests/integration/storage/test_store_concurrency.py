@@ -156,6 +156,9 @@ def test_concurrent_wave_reports_log_each_increase_once(store_factory: StoreFact
     for row in rows:
         logged[row.arm] += row.opens
     assert logged == Counter({0: highest, 1: highest // 2})
+    # And through the public read: every logged increase, before the window ends.
+    delays = store.open_delays(exp, T0 + 1 + highest, WINDOW, (0.0, 1.0, WINDOW))
+    assert delays.count.sum() == highest + highest // 2
 
 
 def test_status_change_wins_once(store_factory: StoreFactory) -> None:

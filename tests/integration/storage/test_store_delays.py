@@ -1,23 +1,38 @@
-"""Delay-aware counting on every store: the experiment's new fields, and the log of
-wave open reports with ``reported_at``.
+"""Delay-aware counting on every store: new experiment fields, wave open reports,
+``reported_at``, and the two grouped reads ``pending_sends`` and ``open_delays``.
 
-Times are injected.
+Times are injected; ``NOW`` is the query time and sends are placed at known
+ages before it. Every time used is an integer number of seconds (or half
+seconds) away from ``T0``, so ``NOW - created_at`` is exact in floating point
+and the ages that fall on a bin edge test the edge itself.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from headliner.core.errors import ConflictError
-from headliner.storage.base import ExperimentSpec, ExperimentStatus, Store
+from headliner.core.errors import ConflictError, InvalidParameterError, NotFoundError
+from headliner.storage.base import (
+    ExperimentSpec,
+    ExperimentStatus,
+    OpenDelays,
+    OpenResult,
+    PendingSends,
+    Store,
+)
 from headliner.storage.schema import wave_open_reports
 from headliner.storage.sql import SqlStore
 
 T0 = 1_700_000_000.0
 WINDOW = 100.0
+NOW = T0 + 1000.0
+# Bins: [0,1) [1,2) [2,5) [5,10) [10,20) [20,50) [50,100)
+EDGES = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+UNKNOWN = "0" * 32
 PRIOR = {"median_seconds": 3600.0, "p95_seconds": 86400.0, "weight": 20.0}
 
 
@@ -37,6 +52,25 @@ def logged(store: Store, wave_id: str) -> list[tuple[int, float, int]]:
     query = sa.select(r.arm, r.at, r.opens).where(r.wave_id == wave_id).order_by(r.id)
     with store.engine.connect() as conn:
         return [(row.arm, float(row.at), row.opens) for row in conn.execute(query)]
+
+
+def pending_groups(pending: PendingSends) -> Counter[tuple[int, float, float]]:
+    assert (pending.arm.dtype, pending.age.dtype, pending.count.dtype) == (
+        np.int64,
+        np.float64,
+        np.float64,
+    )
+    return Counter(
+        zip(pending.arm.tolist(), pending.age.tolist(), pending.count.tolist(), strict=True)
+    )
+
+
+def delay_groups(delays: OpenDelays) -> Counter[tuple[float, float, float]]:
+    for array in (delays.delay, delays.observable, delays.count):
+        assert array.dtype == np.float64
+    return Counter(
+        zip(delays.delay.tolist(), delays.observable.tolist(), delays.count.tolist(), strict=True)
+    )
 
 
 # --- experiment fields -------------------------------------------------------------------
@@ -149,3 +183,178 @@ def test_reported_at_follows_the_reports_that_observe_the_totals(store: Store) -
     assert report({0: 12, 1: 6}, WINDOW) == T0 + WINDOW
     assert report({0: 13, 1: 6}, WINDOW + 1) == T0 + WINDOW
     assert store.get_wave(exp, wave).reported_at == T0 + WINDOW
+
+
+# --- pending_sends -------------------------------------------------------------------------
+def decide(store: Store, exp: str, arm: int, age: float) -> str:
+    """A decision sent ``age`` seconds before NOW."""
+    return store.record_decision(exp, arm, 0.5, NOW - age)[0].id
+
+
+def test_pending_sends_groups_decisions_by_arm_and_age_bin(store: Store) -> None:
+    exp = new_experiment(store)
+    for age in (0.0, 0.5):  # bin 0
+        decide(store, exp, 0, age)
+    for age in (1.0, 1.5):  # bin 1: an age on an edge belongs to the bin above
+        decide(store, exp, 0, age)
+    decide(store, exp, 0, 99.5)  # the last bin
+    decide(store, exp, 0, WINDOW)  # exactly the window old: matured, not pending
+    decide(store, exp, 0, 150.0)  # matured
+    for age in (10.0, 19.5):  # arm 1, bin [10, 20)
+        decide(store, exp, 1, age)
+    opened = decide(store, exp, 1, 7.0)
+    assert store.record_open(exp, opened, NOW - 1, WINDOW) is OpenResult.COUNTED
+    store.record_outcome(exp, decide(store, exp, 1, 8.0), 0, NOW - 1)
+    store.record_outcome(exp, decide(store, exp, 2, 9.0), 1, NOW - 1)
+    other = new_experiment(store)
+    decide(store, other, 0, 3.0)
+
+    pending = store.pending_sends(exp, NOW, WINDOW, EDGES)
+    assert pending_groups(pending) == Counter(
+        {(0, 0.25, 2.0): 1, (0, 1.25, 2.0): 1, (0, 99.5, 1.0): 1, (1, 14.75, 2.0): 1}
+    )
+
+
+def test_pending_sends_of_waves_are_aged_when_last_reported(store: Store) -> None:
+    exp = new_experiment(store)
+    reported = store.record_wave(exp, {0: 10, 2: 5}, NOW - 30).id
+    store.record_wave_opens(exp, reported, {0: 4, 2: 5}, NOW - 20, WINDOW)  # arm 2: all opened
+    store.record_wave(exp, {1: 7}, NOW - 5)  # never reported: age 0
+    twice = store.record_wave(exp, {0: 3}, NOW - 60).id
+    store.record_wave_opens(exp, twice, {0: 1}, NOW - 50, WINDOW)
+    store.record_wave_opens(exp, twice, {0: 2}, NOW - 40, WINDOW)
+    stale = store.record_wave(exp, {1: 9}, NOW - 90).id
+    store.record_wave_opens(exp, stale, {1: 3}, NOW - 85, WINDOW)
+    store.record_wave_opens(exp, stale, {1: 1}, NOW - 80, WINDOW)  # stale: age stays 5
+    store.record_wave(exp, {0: 50}, NOW - WINDOW)  # its window has just passed
+    store.record_wave(exp, {0: 50}, NOW - 200)
+
+    pending = store.pending_sends(exp, NOW, WINDOW, EDGES)
+    assert pending_groups(pending) == Counter(
+        {(0, 10.0, 6.0): 1, (1, 0.0, 7.0): 1, (0, 20.0, 1.0): 1, (1, 5.0, 6.0): 1}
+    )
+
+
+def test_pending_sends_matches_binning_in_numpy(store: Store) -> None:
+    """Many ages on the service's kind of grid: the CASE agrees with searchsorted."""
+    window = 72 * 3600.0
+    edges = (0.0, *np.geomspace(60.0, window, 40).tolist())
+    rng = np.random.default_rng(7)
+    spec = ExperimentSpec(name="grid", headlines=["A", "B"], attribution_window_seconds=window)
+    exp = store.create_experiment(spec, T0).id
+    now = T0 + 10 * window
+    ages = np.concatenate([rng.uniform(0, window, 150), np.array(edges[:-1])])
+    arms = rng.integers(0, 2, len(ages))
+    created = [now - float(age) for age in ages]
+    for arm, at in zip(arms.tolist(), created, strict=True):
+        store.record_decision(exp, arm, 0.5, at)
+
+    actual = now - np.array(created)  # the ages the database computes
+    bins = np.searchsorted(np.array(edges), actual, side="right") - 1
+    expected: dict[tuple[int, int], list[float]] = {}
+    for arm, b, age in zip(arms.tolist(), bins.tolist(), actual.tolist(), strict=True):
+        expected.setdefault((arm, b), []).append(age)
+
+    pending = store.pending_sends(exp, now, window, edges)
+    assert len(pending) == len(expected)
+    columns = (pending.arm.tolist(), pending.age.tolist(), pending.count.tolist())
+    got = sorted(zip(*columns, strict=True))
+    want = sorted((arm, float(np.mean(a)), float(len(a))) for (arm, _), a in expected.items())
+    for (g_arm, g_age, g_count), (w_arm, w_age, w_count) in zip(got, want, strict=True):
+        assert (g_arm, g_count) == (w_arm, w_count)
+        assert g_age == pytest.approx(w_age, rel=1e-9, abs=1e-6)
+
+
+# --- open_delays ---------------------------------------------------------------------------
+def test_open_delays_bins_decisions_and_drops_what_could_not_be_seen(store: Store) -> None:
+    exp = new_experiment(store)
+
+    def opened(age: float, delay: float) -> None:
+        decision = decide(store, exp, 0, age)
+        result = store.record_open(exp, decision, NOW - age + delay, WINDOW)
+        assert result is OpenResult.COUNTED
+
+    opened(150.0, 30.0)  # matured: delay bin [20, 50) -> 50, observable the window
+    opened(150.0, 0.0)  # a delay of 0 -> 1
+    opened(WINDOW, WINDOW)  # exactly the window old, opened at its very end -> (100, 100)
+    opened(30.0, 3.0)  # age bin [20, 50) -> observable 20; delay bin [2, 5) -> 5
+    opened(30.0, 3.5)
+    opened(30.0, 25.0)  # delay 50 > observable 20: dropped
+    opened(10.0, 5.0)  # both on edges: delay 5 is in [5, 10) -> 10; age 10 -> 10: kept
+    opened(10.0, 4.5)  # -> (5, 10)
+    opened(10.0, 9.5)  # -> delay 10, but the age bin is [10, 20): kept as (10, 10)
+    opened(9.5, 5.0)  # age bin [5, 10) -> 5; delay 10 > 5: dropped
+    # Not counted opens, or no timing: left out.
+    late = decide(store, exp, 0, 150.0)
+    assert store.record_open(exp, late, NOW - 150 + WINDOW + 1, WINDOW) is OpenResult.LATE
+    store.record_outcome(exp, decide(store, exp, 1, 20.0), 1, NOW - 10)
+    store.record_outcome(exp, decide(store, exp, 1, 20.0), 0, NOW - 10)
+    decide(store, exp, 2, 20.0)  # pending
+
+    delays = store.open_delays(exp, NOW, WINDOW, EDGES)
+    assert delay_groups(delays) == Counter(
+        {
+            (50.0, WINDOW, 1.0): 1,
+            (1.0, WINDOW, 1.0): 1,
+            (WINDOW, WINDOW, 1.0): 1,
+            (5.0, 20.0, 2.0): 1,
+            (10.0, 10.0, 2.0): 1,
+            (5.0, 10.0, 1.0): 1,
+        }
+    )
+    assert np.all(delays.delay <= delays.observable)
+
+
+def test_open_delays_of_waves_are_the_logged_increases(store: Store) -> None:
+    exp = new_experiment(store)
+    matured = store.record_wave(exp, {0: 20}, NOW - 150)
+    for at, total in ((10.0, 5), (40.0, 8), (WINDOW + 20, 9)):  # the last one is late
+        store.record_wave_opens(exp, matured.id, {0: total}, matured.created_at + at, WINDOW)
+    recent = store.record_wave(exp, {1: 20}, NOW - 30)
+    for at, total in ((5.0, 2), (12.0, 3), (20.0, 1)):  # the last one is stale
+        store.record_wave_opens(exp, recent.id, {1: total}, recent.created_at + at, WINDOW)
+    mixed = store.record_wave(exp, {0: 20, 1: 20}, NOW - 20)
+    store.record_wave_opens(exp, mixed.id, {0: 4, 1: 4}, mixed.created_at + 2, WINDOW)
+    # Raises arm 0 but lowers arm 1: reported_at stays at +2; arm 0's increase was seen at +8.
+    store.record_wave_opens(exp, mixed.id, {0: 6, 1: 3}, mixed.created_at + 8, WINDOW)
+    assert store.get_wave(exp, mixed.id).reported_at == mixed.created_at + 2
+    store.record_wave(exp, {0: 20}, NOW - 10)  # never reported: nothing
+
+    delays = store.open_delays(exp, NOW, WINDOW, EDGES)
+    # The wave over its window shows the window, also for its early reports.
+    assert delay_groups(delays) == Counter(
+        {
+            (10.0, WINDOW, 5.0): 1,
+            (40.0, WINDOW, 3.0): 1,
+            (5.0, 12.0, 2.0): 1,
+            (12.0, 12.0, 1.0): 1,
+            (2.0, 2.0, 4.0): 2,
+            (8.0, 8.0, 2.0): 1,
+        }
+    )
+    # Right truncation holds for every entry, the mixed report's included.
+    assert np.all(delays.delay <= delays.observable)
+
+
+def test_open_delays_and_pending_sends_of_a_new_experiment_are_empty(store: Store) -> None:
+    exp = new_experiment(store)
+    pending = store.pending_sends(exp, NOW, WINDOW, EDGES)
+    delays = store.open_delays(exp, NOW, WINDOW, EDGES)
+    assert len(pending) == len(delays) == 0
+    assert pending.arm.dtype == np.int64
+    assert delays.delay.dtype == np.float64
+
+
+def test_delay_reads_of_an_unknown_experiment_are_not_found(store: Store) -> None:
+    with pytest.raises(NotFoundError, match="Experiment '0+' not found"):
+        store.pending_sends(UNKNOWN, NOW, WINDOW, EDGES)
+    with pytest.raises(NotFoundError, match="Experiment '0+' not found"):
+        store.open_delays(UNKNOWN, NOW, WINDOW, EDGES)
+
+
+def test_delay_reads_refuse_edges_that_do_not_span_the_window(store: Store) -> None:
+    exp = new_experiment(store)
+    with pytest.raises(InvalidParameterError, match="age_edges"):
+        store.pending_sends(exp, NOW, WINDOW, EDGES[:-1])
+    with pytest.raises(InvalidParameterError, match="age_edges"):
+        store.open_delays(exp, NOW, WINDOW, (1.0, *EDGES[1:]))

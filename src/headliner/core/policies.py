@@ -3,7 +3,7 @@
 Each ``*_rule`` function below is plain numeric Python that numba can compile
 unchanged: it reads the per-arm counts and a ``numpy.random.Generator`` and
 returns the index of the arm to send. :mod:`headliner.sim.engine` compiles the
-very functions listed in :data:`RULE_FUNCTIONS` for its kernels; the service
+very functions listed in :data:`KERNEL_FUNCTIONS` for its kernels; the service
 and the seed-compatible classes call them through :meth:`Policy.choose`. A
 contract test checks that a Python decision sequence equals the compiled one
 for the same seed.
@@ -31,7 +31,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from headliner.core.posterior import BetaPosterior, probability_of_best
+from headliner.core.posterior import within_probabilities
 from headliner.core.validation import check_float, check_int, fail
 
 FloatArray = NDArray[np.float64]
@@ -149,15 +149,8 @@ def epsilon_greedy_rule(
     return observed_best_arm(opens, non_opens)
 
 
-def ucb1_rule(
-    params: FloatArray,
-    opens: FloatArray,
-    non_opens: FloatArray,
-    t: int,
-    memory: IntArray,
-    rng: np.random.Generator,
-) -> int:
-    """UCB1 (Auer et al. 2002): every arm once, then the highest mean + sqrt(2 ln n / n_k)."""
+def ucb1_arm(opens: FloatArray, non_opens: FloatArray) -> int:
+    """UCB1's arm: every arm once, then the highest mean + sqrt(2 ln n / n_k)."""
     total = 0.0
     for k in range(opens.shape[0]):
         n = opens[k] + non_opens[k]
@@ -173,6 +166,18 @@ def ucb1_rule(
             best_bound = bound
             best = k
     return best
+
+
+def ucb1_rule(
+    params: FloatArray,
+    opens: FloatArray,
+    non_opens: FloatArray,
+    t: int,
+    memory: IntArray,
+    rng: np.random.Generator,
+) -> int:
+    """UCB1 (Auer et al. 2002), deterministic given the counts: :func:`ucb1_arm`."""
+    return ucb1_arm(opens, non_opens)
 
 
 def top_two_rule(
@@ -222,19 +227,111 @@ def choose_arm(
     return top_two_rule(params, opens, non_opens, t, memory, rng)
 
 
+def _one_hot_into(arm: int, out: FloatArray) -> None:
+    for k in range(out.shape[0]):
+        out[k] = 0.0
+    out[arm] = 1.0
+
+
+def top_two_probabilities(p_best: FloatArray, leader_probability: float, out: FloatArray) -> None:
+    """Selection probabilities of :func:`top_two_rule` from the arms' P(best).
+
+    Given leader i, the capped challenger loop sends arm k != i when its draw
+    m + 1 is the first to differ from i (probability p_i^m p_k,
+    m < MAX_CHALLENGER_DRAWS) and falls back to i with probability
+    p_i^MAX_CHALLENGER_DRAWS.
+    """
+    n = p_best.shape[0]
+    reach_total = 0.0
+    for k in range(n):
+        reach_total += p_best[k] * _geometric_sum(p_best[k], MAX_CHALLENGER_DRAWS)
+    total = 0.0
+    for k in range(n):
+        reach = p_best[k] * _geometric_sum(p_best[k], MAX_CHALLENGER_DRAWS)
+        challenger = p_best[k] * (reach_total - reach + p_best[k] ** MAX_CHALLENGER_DRAWS)
+        out[k] = leader_probability * p_best[k] + (1.0 - leader_probability) * challenger
+        total += out[k]
+    for k in range(n):
+        out[k] /= total
+
+
+def _geometric_sum(p: float, n_terms: int) -> float:
+    """1 + p + ... + p^(n_terms - 1), summed term by term (exact for p = 1)."""
+    total = 0.0
+    term = 1.0
+    for _ in range(n_terms):
+        total += term
+        term *= p
+    return total
+
+
+def selection_probabilities_rule(
+    policy: int,
+    params: FloatArray,
+    opens: FloatArray,
+    non_opens: FloatArray,
+    t: int,
+    memory: IntArray,
+    out: FloatArray,
+) -> None:
+    """Write the probability that :func:`choose_arm` picks each arm next into ``out``.
+
+    This is the propensity logged with each decision and the split of a wave
+    (probability matching). For Thompson Sampling it is the posterior
+    probability of being best, :func:`~headliner.core.posterior.within_probabilities`
+    at tolerance 0.
+    """
+    n = opens.shape[0]
+    if policy == THOMPSON or policy == TOP_TWO:
+        alpha = np.empty(n)
+        beta = np.empty(n)
+        for k in range(n):
+            alpha[k] = params[0] + opens[k]
+            beta[k] = params[1] + non_opens[k]
+        p_best = np.empty(n)
+        within_probabilities(alpha, beta, 0.0, p_best)
+        total = 0.0
+        for k in range(n):
+            total += p_best[k]
+        for k in range(n):
+            p_best[k] /= total
+        if policy == THOMPSON:
+            for k in range(n):
+                out[k] = p_best[k]
+        else:
+            top_two_probabilities(p_best, params[2], out)
+    elif policy == AB_TEST and t >= params[2]:
+        arm = memory[0] if memory[0] >= 0 else observed_best_arm(opens, non_opens)
+        _one_hot_into(arm, out)
+    elif policy == EPSILON_GREEDY:
+        _one_hot_into(observed_best_arm(opens, non_opens), out)
+        for k in range(n):
+            out[k] = params[2] / n + (1.0 - params[2]) * out[k]
+    elif policy == UCB1_CODE:
+        _one_hot_into(ucb1_arm(opens, non_opens), out)
+    else:  # uniform, or an A/B test still in its test phase
+        for k in range(n):
+            out[k] = 1.0 / n
+
+
 # The numba-compatible functions in dependency order: sim.engine compiles each
 # one with the names it calls bound to their compiled twins, and beta_draw to
 # its own bit-identical kernel.
-RULE_FUNCTIONS = (
+KERNEL_FUNCTIONS = (
     thompson_winner,
     observed_best_arm,
     thompson_rule,
     uniform_rule,
     ab_test_rule,
     epsilon_greedy_rule,
+    ucb1_arm,
     ucb1_rule,
     top_two_rule,
     choose_arm,
+    _one_hot_into,
+    _geometric_sum,
+    top_two_probabilities,
+    selection_probabilities_rule,
 )
 
 
@@ -289,15 +386,20 @@ class Policy:
         """Probability that the next decision picks each arm, shape (n_arms,).
 
         This is the propensity logged with each decision and the split used
-        for wave allocations (probability matching).
+        for wave allocations (probability matching); see
+        :func:`selection_probabilities_rule`, which the simulator runs compiled.
         """
-        raise NotImplementedError  # pragma: no cover - every subclass overrides
-
-
-def _one_hot(n_arms: int, arm: int) -> FloatArray:
-    probabilities = np.zeros(n_arms)
-    probabilities[arm] = 1.0
-    return probabilities
+        out = np.empty(len(opens), dtype=np.float64)
+        selection_probabilities_rule(
+            self.code,
+            self.params(alpha_prior, beta_prior),
+            np.asarray(opens, dtype=np.float64),
+            np.asarray(non_opens, dtype=np.float64),
+            t,
+            np.full(1, -1, dtype=np.int64) if memory is None else memory,
+            out,
+        )
+        return out
 
 
 @dataclass(frozen=True)
@@ -307,19 +409,6 @@ class ThompsonSampling(Policy):
     name: ClassVar[str] = "thompson"
     code: ClassVar[int] = THOMPSON
 
-    def selection_probabilities(
-        self,
-        opens: FloatArray,
-        non_opens: FloatArray,
-        *,
-        alpha_prior: float = 1.0,
-        beta_prior: float = 1.0,
-        t: int = 0,
-        memory: IntArray | None = None,
-    ) -> FloatArray:
-        posterior = BetaPosterior.from_counts(opens, non_opens, alpha_prior, beta_prior)
-        return probability_of_best(posterior)
-
 
 @dataclass(frozen=True)
 class UniformRandom(Policy):
@@ -327,19 +416,6 @@ class UniformRandom(Policy):
 
     name: ClassVar[str] = "uniform"
     code: ClassVar[int] = UNIFORM
-
-    def selection_probabilities(
-        self,
-        opens: FloatArray,
-        non_opens: FloatArray,
-        *,
-        alpha_prior: float = 1.0,
-        beta_prior: float = 1.0,
-        t: int = 0,
-        memory: IntArray | None = None,
-    ) -> FloatArray:
-        n_arms = len(opens)
-        return np.full(n_arms, 1.0 / n_arms)
 
 
 def ab_test_sample_size(
@@ -422,25 +498,6 @@ class ABTestThenCommit(Policy):
     def extra_params(self) -> tuple[float, ...]:
         return (float(self.n_test_sends),)
 
-    def selection_probabilities(
-        self,
-        opens: FloatArray,
-        non_opens: FloatArray,
-        *,
-        alpha_prior: float = 1.0,
-        beta_prior: float = 1.0,
-        t: int = 0,
-        memory: IntArray | None = None,
-    ) -> FloatArray:
-        n_arms = len(opens)
-        if t < self.n_test_sends:
-            return np.full(n_arms, 1.0 / n_arms)
-        if memory is not None and memory[0] >= 0:
-            return _one_hot(n_arms, int(memory[0]))
-        o = np.asarray(opens, dtype=np.float64)
-        f = np.asarray(non_opens, dtype=np.float64)
-        return _one_hot(n_arms, observed_best_arm(o, f))
-
 
 @dataclass(frozen=True)
 class EpsilonGreedy(Policy):
@@ -462,22 +519,6 @@ class EpsilonGreedy(Policy):
     def extra_params(self) -> tuple[float, ...]:
         return (self.epsilon,)
 
-    def selection_probabilities(
-        self,
-        opens: FloatArray,
-        non_opens: FloatArray,
-        *,
-        alpha_prior: float = 1.0,
-        beta_prior: float = 1.0,
-        t: int = 0,
-        memory: IntArray | None = None,
-    ) -> FloatArray:
-        o = np.asarray(opens, dtype=np.float64)
-        f = np.asarray(non_opens, dtype=np.float64)
-        n_arms = len(o)
-        greedy = _one_hot(n_arms, observed_best_arm(o, f))
-        return self.epsilon / n_arms + (1.0 - self.epsilon) * greedy
-
 
 @dataclass(frozen=True)
 class UCB1(Policy):
@@ -485,21 +526,6 @@ class UCB1(Policy):
 
     name: ClassVar[str] = "ucb1"
     code: ClassVar[int] = UCB1_CODE
-
-    def selection_probabilities(
-        self,
-        opens: FloatArray,
-        non_opens: FloatArray,
-        *,
-        alpha_prior: float = 1.0,
-        beta_prior: float = 1.0,
-        t: int = 0,
-        memory: IntArray | None = None,
-    ) -> FloatArray:
-        o = np.asarray(opens, dtype=np.float64)
-        f = np.asarray(non_opens, dtype=np.float64)
-        arm = ucb1_rule(self.params(), o, f, t, np.full(1, -1, dtype=np.int64), _NO_RNG)
-        return _one_hot(len(o), arm)
 
 
 @dataclass(frozen=True)
@@ -525,35 +551,6 @@ class TopTwoThompson(Policy):
     def extra_params(self) -> tuple[float, ...]:
         return (self.leader_probability,)
 
-    def selection_probabilities(
-        self,
-        opens: FloatArray,
-        non_opens: FloatArray,
-        *,
-        alpha_prior: float = 1.0,
-        beta_prior: float = 1.0,
-        t: int = 0,
-        memory: IntArray | None = None,
-    ) -> FloatArray:
-        posterior = BetaPosterior.from_counts(opens, non_opens, alpha_prior, beta_prior)
-        p_best = probability_of_best(posterior)
-        # Given leader i, the capped challenger loop sends arm k != i when its
-        # draw m + 1 is the first to differ from i (probability p_i^m p_k,
-        # m < MAX_CHALLENGER_DRAWS) and falls back to i with probability
-        # p_i^MAX_CHALLENGER_DRAWS.
-        lead = self.leader_probability
-        tries = np.sum(p_best[:, np.newaxis] ** np.arange(MAX_CHALLENGER_DRAWS), axis=1)
-        reach = p_best * tries
-        challenger = p_best * (np.sum(reach) - reach + p_best**MAX_CHALLENGER_DRAWS)
-        probabilities = lead * p_best + (1.0 - lead) * challenger
-        return np.asarray(probabilities / probabilities.sum(), dtype=np.float64)
-
-
-class _NoRandomness:
-    """Stands in for a Generator where a deterministic rule needs none."""
-
-
-_NO_RNG: np.random.Generator = _NoRandomness()  # type: ignore[assignment]
 
 POLICY_CLASSES: dict[str, type[Policy]] = {
     cls.name: cls

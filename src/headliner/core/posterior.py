@@ -297,3 +297,67 @@ def value_remaining(
     base = np.maximum(draws[:, champion], np.finfo(np.float64).tiny)
     lift = (best - draws[:, champion]) / base
     return float(np.quantile(lift, q))
+
+
+def within_probabilities(
+    alpha: FloatArray, beta: FloatArray, tolerance: float, out: FloatArray
+) -> None:
+    """PLACEHOLDER (dense grid) until the fast quadrature lands."""
+    n = alpha.shape[0]
+    if n == 1:
+        out[0] = 1.0
+        return
+    lo = 1e300
+    hi = -1e300
+    for k in range(n):
+        mode = math.log(alpha[k] / beta[k])
+        scale = math.sqrt(1.0 / alpha[k] + 1.0 / beta[k])
+        lo = min(lo, mode - 14.0 * scale - 30.0 / alpha[k])
+        hi = max(hi, mode + 14.0 * scale + 30.0 / beta[k])
+    m = 20001
+    h = (hi - lo) / (m - 1)
+    dens = np.zeros((n, m))
+    cdf = np.zeros((n, m))
+    for k in range(n):
+        lb = math.lgamma(alpha[k]) + math.lgamma(beta[k]) - math.lgamma(alpha[k] + beta[k])
+        for i in range(m):
+            u = lo + i * h
+            soft = u + math.log1p(math.exp(-u)) if u > 0 else math.log1p(math.exp(u))
+            dens[k, i] = math.exp(alpha[k] * u - (alpha[k] + beta[k]) * soft - lb)
+        for i in range(1, m):
+            cdf[k, i] = cdf[k, i - 1] + 0.5 * h * (dens[k, i] + dens[k, i - 1])
+        total = cdf[k, m - 1]
+        for i in range(m):
+            cdf[k, i] /= total
+            dens[k, i] /= total
+    shift = math.log1p(tolerance)
+    for k in range(n):
+        acc = 0.0
+        for i in range(m):
+            u = lo + i * h
+            x = 1.0 / (1.0 + math.exp(-u))
+            xs = x * (1.0 + tolerance)
+            prod = dens[k, i]
+            if prod == 0.0:
+                continue
+            if xs < 1.0:
+                us = math.log(xs / (1.0 - xs))
+                pos = (us - lo) / h
+                j = int(pos)
+                frac = pos - j
+                for q in range(n):
+                    if q != k:
+                        if j >= m - 1:
+                            g = 1.0
+                        elif j < 0:
+                            g = 0.0
+                        else:
+                            g = cdf[q, j] + frac * (cdf[q, j + 1] - cdf[q, j])
+                        prod *= g
+            acc += prod * h
+        out[k] = acc
+    _ = shift
+
+
+#: The numba-compatible functions above, for sim.engine to compile.
+KERNEL_FUNCTIONS = (within_probabilities,)

@@ -1,7 +1,10 @@
 """Compiled simulation kernels.
 
-The policy rules are compiled from :mod:`headliner.core.policies` itself (see
-:func:`_compile_rules`), so the simulator and the service run one rule.
+The core's numeric functions (policy rules, probability of best, the delay
+model, the guarded decision path, the stopping rule) are compiled from the
+core modules themselves (see :func:`_compile_kernels`), so the simulator and
+the service run one rule; the service calls the compiled twins through
+:data:`kernels` where speed matters.
 
 Two kernels drive every simulation, both on a ``numpy.random.Generator`` that
 the caller owns (numba's Generator shares the bit generator's state, so a
@@ -33,7 +36,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from headliner.core import policies
+from headliner.core import allocation, delay, policies, posterior, stopping
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -95,46 +98,78 @@ compiled_beta_draw: Callable[[float, float, np.random.Generator], float] = numba
 )(_py_beta_draw)
 
 
-def _compile_rules() -> dict[str, Any]:
-    """Compile every function of ``policies.RULE_FUNCTIONS`` with numba.
+#: Core modules whose ``KERNEL_FUNCTIONS`` are compiled, in dependency order.
+KERNEL_MODULES = (posterior, policies, delay, allocation, stopping)
+
+
+def _fingerprint() -> int:
+    """A number that changes whenever a compiled core module (or this one) changes.
+
+    numba's on-disk cache checks only a function's own source file, but a
+    cached function embeds the machine code of the core functions it calls
+    (most are inlined). Every compiled function's qualified name carries this
+    number, which names its cache file, so editing any core module recompiles
+    everything that depends on it instead of silently running old code.
+    """
+    digest = hashlib.sha256()
+    for module in (*KERNEL_MODULES, __import__(__name__)):
+        try:
+            digest.update(Path(str(module.__file__)).read_bytes())
+        except OSError:  # no readable source (a zipped install): numba's own checks remain
+            return 0
+    return int.from_bytes(digest.digest()[:6], "big")
+
+
+_FINGERPRINT = _fingerprint()
+
+
+def _twin(function: Any, compiled: dict[str, Any]) -> types.FunctionType:
+    """A copy of ``function`` whose globals see the compiled twins of what it calls."""
+    namespace = {**function.__globals__, **compiled}
+    twin = types.FunctionType(
+        function.__code__, namespace, function.__name__, function.__defaults__
+    )
+    twin.__qualname__ = f"{function.__qualname__}_{_FINGERPRINT:x}"
+    twin.__module__ = function.__module__
+    twin.__doc__ = function.__doc__
+    return twin
+
+
+def _compile_kernels() -> dict[str, Any]:
+    """Compile every core module's ``KERNEL_FUNCTIONS`` with numba.
 
     numba resolves the names a function calls through its globals at compile
-    time, so each rule is compiled from a copy of itself whose globals bind
-    the rules compiled before it (``RULE_FUNCTIONS`` is in dependency order).
-    ``policies.beta_draw`` is bound to :data:`compiled_beta_draw`, which
-    returns the same numbers faster. ``inline="always"`` lets the kernels
-    inline the rule into their per-send loop instead of calling it (a call
-    per decision cost about 20%).
+    time, so each function is compiled from a twin whose globals bind the
+    functions compiled before it (the modules and their lists are in
+    dependency order). ``policies.beta_draw`` is bound to
+    :data:`compiled_beta_draw`, which returns the same numbers faster.
+    ``inline="always"`` lets a kernel inline a rule into its per-send loop
+    instead of calling it (a call per decision cost about 20%).
     """
     compiled: dict[str, Any] = {policies.beta_draw.__name__: compiled_beta_draw}
-    for rule in policies.RULE_FUNCTIONS:
-        namespace = {**rule.__globals__, **compiled}
-        twin = types.FunctionType(rule.__code__, namespace, rule.__name__, rule.__defaults__)
-        twin.__qualname__ = rule.__qualname__
-        twin.__module__ = rule.__module__
-        twin.__doc__ = rule.__doc__
-        compiled[rule.__name__] = numba.njit(**_JIT_OPTIONS, inline="always")(twin)
+    for module in KERNEL_MODULES:
+        for function in module.KERNEL_FUNCTIONS:
+            twin = _twin(function, compiled)
+            compiled[function.__name__] = numba.njit(**_JIT_OPTIONS, inline="always")(twin)
     return compiled
 
 
-_RULES = _compile_rules()
-choose_arm: Callable[..., int] = _RULES["choose_arm"]
+_COMPILED = _compile_kernels()
+#: The compiled core functions by name, e.g. ``kernels.within_probabilities``:
+#: what the service calls where speed matters, the very code the simulator runs.
+kernels = types.SimpleNamespace(**_COMPILED)
+choose_arm: Callable[..., int] = _COMPILED["choose_arm"]
+guarded_choice: Callable[..., int] = _COMPILED["guarded_choice"]
 
 
-def _rules_fingerprint() -> int:
-    """A number that changes whenever ``core/policies.py`` changes.
+def compile_with_kernels(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Compile a simulation kernel with the compiled core functions bound to the names it calls.
 
-    numba's on-disk cache checks only the kernel's own source file, but a
-    cached kernel embeds the machine code of the rules it calls. The kernels
-    below close over this number, and numba hashes closure values into the
-    cache key, so editing a rule recompiles the kernels instead of silently
-    running the old rule.
+    The kernel's own module imports the Python core functions, so it also
+    runs (slowly) uncompiled; this rebinds those names to their compiled twins.
     """
-    try:
-        source = Path(policies.__file__).read_bytes()
-    except OSError:  # no readable source (a zipped install): numba's own checks remain
-        return 0
-    return int.from_bytes(hashlib.sha256(source).digest()[:7], "big")
+    jitted: Callable[..., Any] = numba.njit(**_JIT_OPTIONS)(_twin(function, _COMPILED))
+    return jitted
 
 
 def _py_bernoulli_table(true_p: FloatArray) -> FloatArray:
@@ -189,8 +224,15 @@ _bernoulli_table = numba.njit(**_JIT_OPTIONS, inline="always")(_py_bernoulli_tab
 _bernoulli = numba.njit(**_JIT_OPTIONS, inline="always")(_py_bernoulli)
 
 
-def _build_kernels(fingerprint: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """Compile the trace and checkpoint kernels (lazily, on first call per signature)."""
+def _build_kernels() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Compile the trace and checkpoint kernels (lazily, on first call per signature).
+
+    Each send goes through :func:`~headliner.core.allocation.guarded_choice`,
+    the decision path the service takes, with no guard on: burn-in and the
+    floor are campaign settings (:mod:`headliner.sim.campaign`), and with them
+    off it takes exactly the policy rule's draws, so seeds reproduce the seed
+    design's numbers.
+    """
 
     def trace_kernel(
         policy: int,
@@ -203,12 +245,11 @@ def _build_kernels(fingerprint: int) -> tuple[Callable[..., Any], Callable[..., 
         n_arms = true_p.shape[0]
         opens = np.zeros(n_arms)
         non_opens = np.zeros(n_arms)
-        if fingerprint < 0:  # never true; keeps the fingerprint in the cache key
-            return opens, non_opens
         memory = np.full(1, -1, dtype=np.int64)
+        short = np.zeros(n_arms, dtype=np.bool_)
         bernoulli = _bernoulli_table(true_p)
         for t in range(arms_out.shape[0]):
-            arm = choose_arm(policy, params, opens, non_opens, t, memory, rng)
+            arm = guarded_choice(policy, params, opens, non_opens, t, memory, short, 1.0, 0.0, rng)
             reward = _bernoulli(bernoulli, arm, rng)
             arms_out[t] = arm
             rewards_out[t] = reward
@@ -232,9 +273,8 @@ def _build_kernels(fingerprint: int) -> tuple[Callable[..., Any], Callable[..., 
         n_arms = true_p.shape[0]
         opens = np.zeros(n_arms)
         non_opens = np.zeros(n_arms)
-        if fingerprint < 0:  # never true; keeps the fingerprint in the cache key
-            return
         memory = np.full(1, -1, dtype=np.int64)
+        short = np.zeros(n_arms, dtype=np.bool_)
         bernoulli = _bernoulli_table(true_p)
         p_best = true_p.max()
         total_opens = 0
@@ -243,7 +283,7 @@ def _build_kernels(fingerprint: int) -> tuple[Callable[..., Any], Callable[..., 
         c = 0
         n_sends = checkpoints[checkpoints.shape[0] - 1]
         for t in range(n_sends):
-            arm = choose_arm(policy, params, opens, non_opens, t, memory, rng)
+            arm = guarded_choice(policy, params, opens, non_opens, t, memory, short, 1.0, 0.0, rng)
             if _bernoulli(bernoulli, arm, rng) == 1:
                 opens[arm] += 1.0
                 total_opens += 1
@@ -261,11 +301,13 @@ def _build_kernels(fingerprint: int) -> tuple[Callable[..., Any], Callable[..., 
                     arm_sends_out[c, k] = opens[k] + non_opens[k]
                 c += 1
 
+    trace_kernel.__qualname__ = f"trace_kernel_{_FINGERPRINT:x}"
+    checkpoint_kernel.__qualname__ = f"checkpoint_kernel_{_FINGERPRINT:x}"
     jit = numba.njit(**_JIT_OPTIONS)
     return jit(trace_kernel), jit(checkpoint_kernel)
 
 
-_trace_kernel, _checkpoint_kernel = _build_kernels(_rules_fingerprint())
+_trace_kernel, _checkpoint_kernel = _build_kernels()
 
 
 def arm_dtype(n_arms: int) -> type[np.signedinteger[Any]]:

@@ -1,27 +1,27 @@
-"""Burn-in, allocation floor, waves and single decisions (headliner.core.allocation)."""
+"""Burn-in in evidence, allocation floor, winner exploration and waves (core.allocation)."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from headliner.core.allocation import (
-    Decision,
-    allocate_wave,
-    apply_floor,
-    burn_in_deficits,
     check_floor,
-    decide,
-    decide_winner,
+    guarded_choice,
+    guarded_probabilities,
     largest_remainder,
+    short_share,
+    winner_choice,
+    winner_probabilities,
 )
 from headliner.core.errors import InvalidParameterError
-from headliner.core.policies import ABTestThenCommit, ThompsonSampling, UniformRandom
+from headliner.core.policies import Policy, ThompsonSampling, TopTwoThompson, UniformRandom
 
 N_DECISIONS = 10_000
 
@@ -30,27 +30,52 @@ def floats(values: list[float]) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def ints(values: list[int]) -> np.ndarray:
-    return np.asarray(values, dtype=np.int64)
+def flags(values: list[bool]) -> NDArray[np.bool_]:
+    return np.asarray(values, dtype=np.bool_)
 
 
-# --- floor ------------------------------------------------------------------
+@pytest.fixture
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
 
 
-@pytest.mark.parametrize(
-    ("floor", "expected"),
-    [
-        (0.0, [0.7, 0.2, 0.1]),
-        (0.05, [0.05 + 0.85 * 0.7, 0.05 + 0.85 * 0.2, 0.05 + 0.85 * 0.1]),
-        (1 / 3, [1 / 3, 1 / 3, 1 / 3]),
-    ],
-    ids=["no-floor", "five-percent", "floor-is-uniform"],
-)
-def test_apply_floor_mixes_with_uniform(floor: float, expected: list[float]) -> None:
-    floored = apply_floor(floats([0.7, 0.2, 0.1]), floor)
-    np.testing.assert_allclose(floored, expected, atol=1e-15)
-    assert floored.sum() == pytest.approx(1.0, abs=1e-12)
-    assert np.all(floored >= floor - 1e-15)
+def probabilities(
+    policy: Policy,
+    opens: list[float],
+    non_opens: list[float],
+    short: list[bool],
+    *,
+    share: float = 1.0,
+    floor: float = 0.0,
+) -> np.ndarray:
+    out = np.empty(len(opens))
+    guarded_probabilities(
+        policy.code, policy.params(), floats(opens), floats(non_opens), 0,
+        np.full(1, -1, dtype=np.int64), flags(short), share, floor, out,
+    )  # fmt: skip
+    return out
+
+
+def choices(
+    policy: Policy,
+    opens: list[float],
+    non_opens: list[float],
+    short: list[bool],
+    rng: np.random.Generator,
+    *,
+    share: float = 1.0,
+    floor: float = 0.0,
+    n: int = N_DECISIONS,
+) -> np.ndarray:
+    memory = np.full(1, -1, dtype=np.int64)
+    o, f, s = floats(opens), floats(non_opens), flags(short)
+    return np.array(
+        [guarded_choice(policy.code, policy.params(), o, f, 0, memory, s, share, floor, rng)
+         for _ in range(n)]
+    )  # fmt: skip
+
+
+# --- floor -------------------------------------------------------------------
 
 
 def test_check_floor_allows_up_to_one_over_k() -> None:
@@ -63,10 +88,16 @@ def test_check_floor_allows_up_to_one_over_k() -> None:
         check_floor(0.3, 4)
 
 
-@pytest.mark.parametrize("floor", [-0.01, 0.6], ids=["negative", "above-one-over-k"])
-def test_apply_floor_rejects_impossible_floors(floor: float) -> None:
-    with pytest.raises(InvalidParameterError, match=r"^The 'floor' parameter of allocation"):
-        apply_floor(floats([0.5, 0.5]), floor)
+@pytest.mark.parametrize("floor", [0.0, 0.05, 1 / 3], ids=["no-floor", "five-percent", "uniform"])
+def test_floor_mixes_the_split_with_an_even_one(floor: float) -> None:
+    plain = probabilities(UniformRandom(), [0, 0, 0], [0, 0, 0], [False] * 3)
+    policy = ThompsonSampling()
+    p = probabilities(policy, [30, 10, 5], [70, 90, 95], [False] * 3)
+    floored = probabilities(policy, [30, 10, 5], [70, 90, 95], [False] * 3, floor=floor)
+    np.testing.assert_allclose(floored, floor + (1 - 3 * floor) * p, atol=1e-15)
+    assert floored.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.all(floored >= floor - 1e-15)
+    np.testing.assert_allclose(plain, [1 / 3] * 3)
 
 
 # --- largest remainder ------------------------------------------------------
@@ -140,140 +171,126 @@ def test_largest_remainder_rejects_negative_sends() -> None:
         largest_remainder(-1, floats([1.0]))
 
 
-# --- burn-in and waves ------------------------------------------------------
+# --- burn-in in evidence ------------------------------------------------------------
+
+
+def test_while_every_headline_is_short_the_split_is_even() -> None:
+    # One lucky open must not move a wave: the case of a 24,655 / 12,673 / 12,672 split.
+    p = probabilities(ThompsonSampling(), [1, 0, 0], [0, 0, 0], [True] * 3)
+    np.testing.assert_allclose(p, [1 / 3] * 3)
+
+
+def test_without_guards_the_split_is_the_policys() -> None:
+    policy = TopTwoThompson(leader_probability=0.6)
+    p = probabilities(policy, [30, 10, 5], [70, 90, 95], [False] * 3)
+    np.testing.assert_allclose(
+        p, policy.selection_probabilities(floats([30, 10, 5]), floats([70, 90, 95])), atol=0
+    )
 
 
 @pytest.mark.parametrize(
-    ("sends", "burn_in", "expected"),
-    [([0, 5, 12], 10, [10, 5, 0]), ([3, 3], 0, [0, 0]), ([0, 0], 1, [1, 1])],
-    ids=["partly-done", "no-burn-in", "fresh"],
+    ("share", "expected_short"), [(1.0, 0.25), (0.1, 0.1)], ids=["even-share", "capped"]
 )
-def test_burn_in_deficits(sends: list[int], burn_in: int, expected: list[int]) -> None:
-    np.testing.assert_array_equal(burn_in_deficits(ints(sends), burn_in), expected)
-
-
-def test_allocate_wave_fills_burn_in_first_then_follows_probabilities() -> None:
-    counts = allocate_wave(100, floats([0.5, 0.25, 0.25]), ints([0, 5, 12]), burn_in=10)
-    # 15 sends make up the deficits (10, 5, 0); the other 85 split 0.5/0.25/0.25.
-    np.testing.assert_array_equal(counts, [10 + 43, 5 + 21, 0 + 21])
-    assert counts.sum() == 100
-
-
-def test_allocate_wave_smaller_than_the_deficits_splits_them_proportionally() -> None:
-    counts = allocate_wave(6, floats([0.0, 0.0, 1.0]), ints([0, 5, 12]), burn_in=10)
-    np.testing.assert_array_equal(counts, [4, 2, 0])
-
-
-def test_allocate_wave_applies_the_floor() -> None:
-    counts = allocate_wave(1_000, floats([1.0, 0.0, 0.0]), ints([50, 50, 50]), floor=0.05)
-    np.testing.assert_array_equal(counts, [900, 50, 50])
-
-
-@pytest.mark.parametrize("n_sends", [0, -5], ids=["zero", "negative"])
-def test_allocate_wave_needs_a_send(n_sends: int) -> None:
-    with pytest.raises(
-        InvalidParameterError,
-        match=rf"^The 'n_sends' parameter of allocate_wave must be an int >= 1\. Got {n_sends} ",
-    ):
-        allocate_wave(n_sends, floats([0.5, 0.5]), ints([0, 0]))
-
-
-# --- single decisions -------------------------------------------------------
-
-
-def test_decision_is_frozen() -> None:
-    decision = Decision(arm=1, propensity=0.5)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        decision.arm = 2  # type: ignore[misc]
-
-
-def test_decide_sends_only_to_arms_short_of_burn_in(
-    rng: np.random.Generator, assert_matches_frequencies
-) -> None:
-    opens, non_opens = floats([1, 0, 0, 3]), floats([9, 2, 0, 7])
-    sends = ints([10, 2, 0, 10])
-    decisions = [
-        decide(ThompsonSampling(), opens, non_opens, sends, floats([0.25] * 4), rng, burn_in=5)
-        for _ in range(N_DECISIONS)
-    ]
-    assert {d.propensity for d in decisions} == {0.5}
-    assert_matches_frequencies(floats([0, 0.5, 0.5, 0]), np.array([d.arm for d in decisions]))
-
-
-@pytest.mark.parametrize("floor", [0.0, 0.1], ids=["no-floor", "floor-0.1"])
-def test_decide_draws_from_the_floored_probabilities(
-    floor: float, rng: np.random.Generator, assert_matches_frequencies
+def test_a_headline_added_mid_run_explores_within_a_bounded_share(
+    share: float, expected_short: float
 ) -> None:
     policy = ThompsonSampling()
-    opens, non_opens = floats([20, 25, 18]), floats([80, 75, 82])
-    sends = ints([100, 100, 100])
-    p = policy.selection_probabilities(opens, non_opens)
-    expected = apply_floor(p, floor)
-    decisions = [
-        decide(policy, opens, non_opens, sends, p, rng, floor=floor) for _ in range(N_DECISIONS)
-    ]
-    arms = np.array([d.arm for d in decisions])
-    assert_matches_frequencies(expected, arms)
-    np.testing.assert_array_equal([d.propensity for d in decisions], expected[arms])
+    opens, non_opens = [300, 200, 250, 0], [700, 800, 750, 3]
+    p = probabilities(policy, opens, non_opens, [False, False, False, True], share=share)
+    inner = policy.selection_probabilities(floats(opens[:3]), floats(non_opens[:3]))
+    assert p[3] == pytest.approx(expected_short)
+    np.testing.assert_allclose(p[:3], (1 - expected_short) * inner, rtol=1e-12)
 
 
-def test_decide_passes_the_prior_to_the_policy(
-    rng: np.random.Generator, assert_matches_frequencies
+@pytest.mark.parametrize(
+    ("n_short", "n_arms", "cap", "expected"),
+    [(0, 4, 1.0, 0.0), (4, 4, 0.1, 1.0), (1, 4, 1.0, 0.25), (2, 4, 0.3, 0.3)],
+    ids=["none", "all", "even", "capped"],
+)
+def test_short_share(n_short: int, n_arms: int, cap: float, expected: float) -> None:
+    assert short_share(n_short, n_arms, cap) == pytest.approx(expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    counts=st.lists(
+        st.tuples(st.floats(0, 500), st.floats(0, 500), st.booleans()), min_size=1, max_size=8
+    ),
+    share=st.floats(0.0, 1.0),
+    floor_part=st.floats(0.0, 1.0),
+)
+def test_invariant_guarded_split_is_a_distribution(
+    counts: list[tuple[float, float, bool]], share: float, floor_part: float
 ) -> None:
-    # An unsent arm against 3 opens in 10: a Beta(1, 99) prior makes it lose.
+    opens, non_opens, short = (list(c) for c in zip(*counts, strict=True))
+    floor = floor_part / len(counts)
+    p = probabilities(ThompsonSampling(), opens, non_opens, short, share=share, floor=floor)
+    assert p.sum() == pytest.approx(1.0, abs=1e-9)
+    assert np.all(p >= floor - 1e-12)
+
+
+@pytest.mark.parametrize(
+    ("short", "share", "floor"),
+    [
+        ([False, False, False, False], 1.0, 0.0),
+        ([True, True, True, True], 1.0, 0.05),
+        ([False, True, False, True], 0.3, 0.0),
+        ([False, False, True, False], 1.0, 0.1),
+    ],
+    ids=["policy", "all-short-floor", "two-short-capped", "one-short-floor"],
+)
+def test_single_sends_follow_the_guarded_split(
+    short: list[bool],
+    share: float,
+    floor: float,
+    rng: np.random.Generator,
+    assert_matches_frequencies: Callable[[np.ndarray, np.ndarray], None],
+) -> None:
+    policy = TopTwoThompson()
+    opens, non_opens = [40, 35, 20, 5], [160, 165, 180, 20]
+    p = probabilities(policy, opens, non_opens, short, share=share, floor=floor)
+    arms = choices(policy, opens, non_opens, short, rng, share=share, floor=floor)
+    assert_matches_frequencies(p, arms)
+
+
+def test_without_guards_a_single_send_is_the_policys_own_draw(seed: int) -> None:
+    # Same arm and the same generator position: no draw is added when no guard is on.
     policy = ThompsonSampling()
-    opens, non_opens, sends = floats([0, 3]), floats([0, 7]), ints([0, 10])
-    p = policy.selection_probabilities(opens, non_opens, alpha_prior=1.0, beta_prior=99.0)
-    arms = [
-        decide(policy, opens, non_opens, sends, p, rng, alpha_prior=1.0, beta_prior=99.0).arm
-        for _ in range(N_DECISIONS)
-    ]
-    assert_matches_frequencies(p, np.array(arms))
+    opens, non_opens = floats([12, 20, 7]), floats([88, 80, 93])
+    mine, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+    memory = np.full(1, -1, dtype=np.int64)
+    for _ in range(200):
+        arm = guarded_choice(
+            policy.code, policy.params(), opens, non_opens, 0, memory, flags([False] * 3),
+            1.0, 0.0, mine,
+        )  # fmt: skip
+        assert arm == policy.choose(opens, non_opens, theirs)
+    assert mine.random() == theirs.random()
+
+
+# --- after a declaration ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("sends", "expected_arms"),
-    [([3, 3], {0, 1}), ([6, 6], {1})],
-    ids=["still-testing", "test-over"],
+    ("winner", "exploration", "expected"),
+    [(1, 0.0, [0, 1, 0]), (1, 0.3, [0.1, 0.8, 0.1]), (-1, 0.3, [1 / 3] * 3)],
+    ids=["winner-only", "exploring", "winner-retired"],
 )
-def test_decide_counts_all_sends_as_time(
-    sends: list[int], expected_arms: set[int], rng: np.random.Generator
+def test_winner_split(
+    winner: int,
+    exploration: float,
+    expected: list[float],
+    rng: np.random.Generator,
+    assert_matches_frequencies: Callable[[np.ndarray, np.ndarray], None],
 ) -> None:
-    # A/B test of 10 sends: t = 6 is still in the test, t = 12 commits to arm 1.
-    policy = ABTestThenCommit(n_test_sends=10)
-    opens, non_opens = floats([1, 4]), floats([4, 1])
-    p = policy.selection_probabilities(opens, non_opens, t=int(sum(sends)))
-    arms = {decide(policy, opens, non_opens, ints(sends), p, rng).arm for _ in range(200)}
-    assert arms == expected_arms
+    p = np.empty(3)
+    winner_probabilities(winner, exploration, p)
+    np.testing.assert_allclose(p, expected, atol=1e-15)
+    arms = np.array([winner_choice(winner, 3, exploration, rng) for _ in range(N_DECISIONS)])
+    assert_matches_frequencies(p, arms)
 
 
-@pytest.mark.parametrize(
-    ("exploration", "expected"),
-    [(0.0, [0.0, 0.0, 1.0, 0.0]), (1.0, [0.25] * 4), (0.3, [0.075, 0.075, 0.775, 0.075])],
-    ids=["exploit", "explore-all", "explore-30pct"],
-)
-def test_decide_winner_explores_a_share_uniformly(
-    exploration: float, expected: list[float], rng: np.random.Generator, assert_matches_frequencies
-) -> None:
-    decisions = [decide_winner(2, 4, exploration, rng) for _ in range(N_DECISIONS)]
-    arms = np.array([d.arm for d in decisions])
-    assert_matches_frequencies(floats(expected), arms)
-    np.testing.assert_allclose([d.propensity for d in decisions], floats(expected)[arms])
-
-
-def test_decide_winner_rejects_a_share_above_one(rng: np.random.Generator) -> None:
-    with pytest.raises(
-        InvalidParameterError,
-        match=r"^The 'exploration' parameter of decide_winner must be a float in the range "
-        r"\[0, 1\]\. Got 1\.5 instead\.$",
-    ):
-        decide_winner(0, 3, 1.5, rng)
-
-
-def test_decide_with_uniform_policy_has_uniform_propensity(rng: np.random.Generator) -> None:
-    policy = UniformRandom()
-    opens, non_opens = floats([5, 1, 0]), floats([5, 9, 0])
-    p = policy.selection_probabilities(opens, non_opens)
-    decision = decide(policy, opens, non_opens, ints([10, 10, 0]), p, rng)
-    assert decision.propensity == pytest.approx(1 / 3)
-    assert 0 <= decision.arm < 3
+def test_winner_without_exploration_takes_no_draw(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    assert winner_choice(2, 3, 0.0, rng) == 2
+    assert rng.random() == np.random.default_rng(seed).random()

@@ -52,7 +52,7 @@ def test_python_beta_draw_is_numpys_beta() -> None:
 
 def test_thompson_rule_compiles_with_the_fast_draw() -> None:
     # The compiled rule draws through compiled_beta_draw, not policies.beta_draw.
-    assert engine._RULES["beta_draw"] is engine.compiled_beta_draw
-    assert engine._RULES["thompson_winner"].py_func.__globals__["beta_draw"] is (
+    assert engine._COMPILED["beta_draw"] is engine.compiled_beta_draw
+    assert engine._COMPILED["thompson_winner"].py_func.__globals__["beta_draw"] is (
         engine.compiled_beta_draw
     )

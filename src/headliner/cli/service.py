@@ -195,8 +195,8 @@ def experiments_report(experiment_id: Annotated[str, typer.Argument(help="Experi
         report = service.report(experiment_id, snapshot_limit=0)
     record = report.experiment
     table = Table(
-        "arm", "headline", "sends", "opens", "matured", "pending", "late", "rate",
-        "mean", "95% CI", "P(best)", "loss", "share",
+        "arm", "headline", "sends", "opens", "eff. sends", "pending", "late", "estimate",
+        "95% CI", "matured rate", "P(best)", "loss", "share",
         title=f"{record.name} ({record.id}) - {report.status}",
     )  # fmt: skip
     for a in report.arms:
@@ -206,30 +206,47 @@ def experiments_report(experiment_id: Annotated[str, typer.Argument(help="Experi
             a.headline + ("" if a.active else " (retired)"),
             str(a.sends),
             str(a.opens),
-            str(a.matured_sends),
+            f"{a.effective_sends:.0f}",
             str(a.pending),
             str(a.late_opens),
-            _pct(a.observed_rate),
             _pct(a.posterior_mean),
             f"{_pct(low)} - {_pct(high)}",
+            _pct(a.observed_rate),
             _pct(a.p_best),
             _pct(a.expected_loss),
             _pct(a.allocation),
         )
     console = Console()
     console.print(table)
-    winner = "none yet" if report.winner_arm is None else f"headline {report.winner_arm}"
-    console.print(f"winner: {winner}; value remaining: {_pct(report.value_remaining)}")
-    stop = report.stopping_status
-    needed = "off" if stop.min_matured_sends_per_arm is None else stop.min_matured_sends_per_arm
+    delay = report.delay
     console.print(
-        f"stopping (matured cohort): champion headline {stop.champion}, "
-        f"P(best) {_pct(stop.p_best)}, value remaining {_pct(stop.value_remaining)}, "
-        f"fewest matured sends {stop.fewest_matured_sends} (minimum {needed})",
+        f"open delay: half of the opens arrive within {_duration(delay.median_seconds)}, "
+        f"nine tenths within {_duration(delay.p90_seconds)} "
+        f"({delay.opens_seen:.0f} opens with timing; prior beyond "
+        f"{_duration(delay.horizon_seconds)})",
         soft_wrap=True,  # one line per fact, whatever the terminal's width
+    )
+    console.print(f"next sends: {report.allocation_reason}", soft_wrap=True)
+    winner = "none yet" if report.winner_arm is None else f"headline {report.winner_arm}"
+    stop = report.stopping_status
+    needed = "off" if stop.min_opens is None else f"{stop.min_opens} opens needed"
+    console.print(
+        f"winner: {winner}; champion headline {stop.champion}, P(best) {_pct(stop.p_best)}, "
+        f"value remaining {_pct(stop.value_remaining)}; {stop.opens} opens ({needed})"
+        + ("; waiting for burn-in" if stop.in_burn_in else ""),
+        soft_wrap=True,
     )
     if stop.reason is not None:
         console.print(f"why the winner: {stop.reason}", soft_wrap=True)
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as a marketer reads them: 45 min, 2.5 h, 3.0 days."""
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 # --- keys -----------------------------------------------------------------------

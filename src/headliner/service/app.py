@@ -9,7 +9,7 @@ process builds its own app from the environment.
 Start-up (the lifespan): apply migrations to a SQL database, open the store,
 then ``gc.freeze()``: everything allocated at start-up moves out of the
 collector's sight, which cut full-collection pauses from ~43 ms to ~4 ms on
-this service (SEED-SPEC §6).
+this service.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ top-level keys of the same name::
       policy: thompson
       attribution_window_seconds: 259200
       burn_in_per_arm: 100
-      stopping: {p_best_threshold: 0.95, min_matured_sends_per_arm: 500}
+      stopping: {p_best_threshold: 0.99, min_opens: 200}
+      delay_prior: {median_seconds: 7200, p95_seconds: 86400}
 """
 
 from __future__ import annotations

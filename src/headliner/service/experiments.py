@@ -2,11 +2,11 @@
 
 :class:`ExperimentService` turns requests into calls of the core policy code
 and the store. It never re-implements a rule: a per-send decision is
-:func:`headliner.core.allocation.decide` (burn-in, floor, then
-``Policy.choose``, the same rule functions the compiled simulator runs), a wave
-is :func:`headliner.core.allocation.allocate_wave` on the policy's
-``selection_probabilities``, and after a winner is declared
-:func:`headliner.core.allocation.decide_winner` takes over.
+:func:`headliner.core.allocation.guarded_choice` (floor, burn-in, then the
+policy's own rule, the functions the compiled simulator runs), its propensity
+and a wave's split come from :func:`headliner.core.allocation.guarded_probabilities`
+(rounded by :func:`headliner.core.allocation.split_wave`), and after a winner
+is declared :func:`headliner.core.allocation.winner_choice` takes over.
 
 The hot paths (decide, open) cost one store write each: everything they read
 comes from the per-experiment :class:`~headliner.service.state.StateCache`.
@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from headliner.core.allocation import (
-    allocate_wave,
     check_floor,
-    decide,
-    decide_winner,
+    guarded_choice,
     largest_remainder,
+    winner_choice,
 )
+from headliner.core.delay import DelayPrior
 from headliner.core.errors import ConflictError, NotFoundError
 from headliner.core.policies import make_policy
 from headliner.core.stopping import StoppingRule
@@ -63,11 +63,13 @@ def build_spec(
     alpha_prior: float = 1.0,
     beta_prior: float = 1.0,
     attribution_window_seconds: float = 72 * 3600.0,
-    burn_in_per_arm: int = 0,
+    burn_in_per_arm: int = 100,
+    burn_in_share: float = 1.0,
     floor: float = 0.0,
     winner_exploration: float = 0.0,
     stopping: StoppingRule | None = None,
     auto_stop: bool = True,
+    delay_prior: DelayPrior | None = None,
 ) -> ExperimentSpec:
     """Validate a new experiment's settings and return its :class:`ExperimentSpec`.
 
@@ -83,7 +85,12 @@ def build_spec(
     alpha_prior, beta_prior : float, default=1.0
     attribution_window_seconds : float, default=259200.0 (72 h)
         A send without an open becomes a non-open once this has passed.
-    burn_in_per_arm : int, default=0
+    burn_in_per_arm : int, default=100
+        Effective (delay-adjusted) sends every headline needs before the
+        policy takes over; until then the split is even.
+    burn_in_share : float, default=1.0
+        Cap on the total share of headlines still in burn-in while others are
+        established (a headline added mid-run); each gets at most an even share.
     floor : float, default=0.0
         Minimum traffic share per arm; K · floor <= 1.
     winner_exploration : float, default=0.0
@@ -92,6 +99,9 @@ def build_spec(
         None means the default :class:`StoppingRule` when ``auto_stop``.
     auto_stop : bool, default=True
         False keeps the experiment running until it is completed by hand.
+    delay_prior : DelayPrior or None, default=None
+        The open-delay curve assumed until the experiment's own opens tell it
+        (None: :class:`~headliner.core.delay.DelayPrior`'s email default).
 
     Raises
     ------
@@ -132,11 +142,13 @@ def build_spec(
             closed="neither",
         ),
         burn_in_per_arm=check_int(burn_in_per_arm, "burn_in_per_arm", _OWNER, low=0),
+        burn_in_share=check_float(burn_in_share, "burn_in_share", _OWNER, low=0.0, high=1.0),
         floor=check_floor(floor, len(texts), _OWNER),
         winner_exploration=check_float(
             winner_exploration, "winner_exploration", _OWNER, low=0.0, high=1.0
         ),
         stopping=stopping_to_mapping(rule),
+        delay_prior=asdict(delay_prior) if delay_prior is not None else {},
     )
 
 
@@ -151,10 +163,11 @@ class DecisionResult:
 
 @dataclass(frozen=True)
 class WaveResult:
-    """A wave with the headline of every arm it names."""
+    """A wave with the headline of every arm it names (and, when just split, why so)."""
 
     wave: WaveRecord
     headlines: Mapping[int, str]
+    reason: str | None = None
 
 
 class ExperimentService:
@@ -189,10 +202,6 @@ class ExperimentService:
         self.store = store
         self.clock = clock
         self.rng = rng
-        # The cache's and the reports' own generators (spawned from this one, so
-        # still reproducible, without consuming its draws): a background rebuild
-        # or a report must not interleave its draws with the decisions'.
-        cache_rng, self._report_rng = rng.spawn(2)
         self._report_max_age = report_cache_seconds
         # Reports are built one at a time (viewers who ask at once wait for one
         # build), and each is kept with the state cache's generation it was built at.
@@ -201,7 +210,6 @@ class ExperimentService:
         self.cache = StateCache(
             store,
             clock,
-            cache_rng,
             max_age=posterior_refresh_seconds,
             snapshot_interval=snapshot_interval_seconds,
             background=refresh_in_background,
@@ -305,30 +313,35 @@ class ExperimentService:
         record = state.record
         if record.status not in LIVE_STATUSES:
             return self._replay_or_refuse(state, idempotency_key)
-        if record.status is ExperimentStatus.WINNER_DECLARED and state.winner_index is not None:
-            choice = decide_winner(
-                state.winner_index, state.n_active, record.winner_exploration, self.rng
+        if record.status is ExperimentStatus.RUNNING:
+            # Floor, burn-in, then the policy's own rule: the very functions the
+            # compiled simulator runs, on the delay-aware counts.
+            arm = guarded_choice(
+                state.policy.code,
+                state.params(),
+                state.effective_opens,
+                state.effective_non_opens,
+                int(state.sends.sum()),
+                state.memory,
+                state.short,
+                record.burn_in_share,
+                record.floor,
+                self.rng,
             )
         else:
-            # The core's decide(): burn-in, floor, then Policy.choose -> choose_arm, the
-            # very rule function the compiled simulator runs.
-            choice = decide(
-                state.policy,
-                state.opens,
-                state.non_opens,
-                state.sends,
-                state.probabilities,
+            winner = state.winner_index
+            arm = winner_choice(
+                -1 if winner is None else winner,
+                state.n_active,
+                record.winner_exploration,
                 self.rng,
-                alpha_prior=record.alpha_prior,
-                beta_prior=record.beta_prior,
-                burn_in=record.burn_in_per_arm,
-                floor=record.floor,
             )
+        propensity = float(state.allocation[arm])
         try:
             decision, created = self.store.record_decision(
                 experiment_id,
-                int(state.active[choice.arm]),
-                choice.propensity,
+                int(state.active[arm]),
+                propensity,
                 self.clock.now(),
                 recipient_id=recipient_id,
                 idempotency_key=idempotency_key,
@@ -339,7 +352,7 @@ class ExperimentService:
             self.cache.invalidate(experiment_id)
             raise
         if created:
-            state.sends[choice.arm] += 1  # burn-in sees this send before the next refresh
+            state.sends[arm] += 1
         return DecisionResult(decision, state.headline(decision.arm), replayed=not created)
 
     def _replay_or_refuse(
@@ -386,20 +399,11 @@ class ExperimentService:
                 f"Experiment {experiment_id} is {record.status.value}: "
                 "it makes no more allocations."
             )
-        if record.status is ExperimentStatus.RUNNING:
-            split = allocate_wave(
-                n,
-                state.probabilities,
-                state.sends,
-                burn_in=record.burn_in_per_arm,
-                floor=record.floor,
-            )
-        else:
-            split = largest_remainder(n, state.probabilities)
+        split = largest_remainder(n, state.allocation)
         arm_to_sends = {int(a): int(c) for a, c in zip(state.active, split, strict=True)}
         wave = self.store.record_wave(experiment_id, arm_to_sends, self.clock.now())
         state.sends += split
-        return self._wave_result(state, wave)
+        return self._wave_result(state, wave, reason=state.allocation_reason())
 
     def get_wave(self, experiment_id: str, wave_id: str) -> WaveResult:
         """A wave with its sends and opens per headline."""
@@ -428,8 +432,10 @@ class ExperimentService:
         return self._wave_result(state, wave)
 
     @staticmethod
-    def _wave_result(state: ExperimentState, wave: WaveRecord) -> WaveResult:
-        return WaveResult(wave, {arm: state.headline(arm) for arm in wave.arm_to_sends})
+    def _wave_result(
+        state: ExperimentState, wave: WaveRecord, *, reason: str | None = None
+    ) -> WaveResult:
+        return WaveResult(wave, {arm: state.headline(arm) for arm in wave.arm_to_sends}, reason)
 
     # --- report ---------------------------------------------------------------
     def report(self, experiment_id: str, *, snapshot_limit: int = 1000) -> Report:
@@ -452,7 +458,7 @@ class ExperimentService:
             state = self.state(experiment_id, fresh=True)
             snapshots = self.store.list_snapshots(experiment_id, limit=snapshot_limit)
             now = self.clock.now()
-            report = build_report(state, snapshots, self._report_rng, now=now)
+            report = build_report(state, snapshots, now=now)
             if self._report_max_age > 0:
                 self._reports = {
                     k: entry

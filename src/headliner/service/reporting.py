@@ -1,14 +1,16 @@
-"""The experiment report: counts, posterior summaries, status and snapshots per headline.
+"""The experiment report: counts, delay-aware estimates, status and snapshots per headline.
 
 Counts cover every headline, retired ones included (their data stays).
-P(best), expected loss, allocation and value remaining are over the active
-headlines only: a retired headline can no longer be sent, so it is not a
-candidate winner.
+P(best), expected loss and allocation are over the active headlines only: a
+retired headline can no longer be sent, so it is not a candidate winner.
 
-The per-headline posterior summaries are the decision posterior's (what the
-policy acts on). The :class:`StoppingStatus` block is the stopping rule's
-view, the matured cohort (see :mod:`headliner.service.state`), so that a
-reader sees the numbers a declaration rests on.
+Each headline's estimate is the delay-aware one (:mod:`headliner.service.evidence`):
+its opens against its *effective* sends, the unopened sends still inside their
+window counted as the share of a trial that their opens would have reached.
+Its 95% interval also carries what the data cannot tell yet, the share of
+opens still to come after the oldest age seen. The matured cohort (sends whose
+window has passed, and their opens) is kept beside it: a plain ratio with no
+model in it, but days late.
 """
 
 from __future__ import annotations
@@ -17,14 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headliner.core.posterior import (
-    BetaPosterior,
-    expected_loss,
-    probability_of_best,
-    value_remaining,
-)
+from headliner.core.delay import DelayPrior
+from headliner.core.posterior import BetaPosterior, expected_loss
 from headliner.core.stopping import StoppingRule
 from headliner.service.state import ExperimentState
+from headliner.sim.engine import kernels
 from headliner.storage.base import ExperimentRecord, Snapshot
 
 CREDIBLE_LEVEL = 0.95
@@ -34,12 +33,14 @@ CREDIBLE_LEVEL = 0.95
 class ArmReport:
     """One headline's line of the report.
 
-    ``matured_sends`` are the sends whose outcome is final (window passed, or
-    an explicit outcome) and ``matured_opens`` the counted opens among them;
-    ``observed_rate`` is their ratio, the open rate without the lean of
-    delayed feedback. ``pending`` sends (inside the window, no open) move
-    nothing yet. P(best), expected loss and allocation are None for a
-    retired headline.
+    ``effective_sends`` are the fully observed sends that carry the same
+    information as the headline's data (opens, final non-opens and pending
+    sends weighted by the delay curve). ``posterior_mean`` and
+    ``credible_interval`` are the delay-aware estimate of its open rate.
+    ``matured_sends`` are the sends whose outcome is final and
+    ``matured_opens`` the opens among them; ``observed_rate`` is their ratio.
+    ``pending`` sends are inside their window without an open. P(best),
+    expected loss and allocation are None for a retired headline.
     """
 
     arm: int
@@ -48,6 +49,7 @@ class ArmReport:
     sends: int
     opens: int
     non_opens: int
+    effective_sends: float
     matured_sends: int
     matured_opens: int
     pending: int
@@ -61,21 +63,49 @@ class ArmReport:
 
 
 @dataclass(frozen=True)
+class DelaySummary:
+    """The open-delay curve behind the estimates.
+
+    Attributes
+    ----------
+    median_seconds, p90_seconds : float
+        Half (nine tenths) of a send's eventual opens arrive within this time.
+    opens_seen : float
+        Opens with timing data behind the curve.
+    horizon_seconds : float
+        Oldest age at which opens were looked at: beyond it the prior curve
+        says how many opens are still to come.
+    prior : DelayPrior
+    """
+
+    median_seconds: float
+    p90_seconds: float
+    opens_seen: float
+    horizon_seconds: float
+    prior: DelayPrior
+
+
+@dataclass(frozen=True)
 class StoppingStatus:
-    """Where the stopping rule stands: its matured-cohort summaries and any declaration.
+    """Where the stopping rule stands, on the delay-aware posterior.
 
     Attributes
     ----------
     champion : int
-        Position of the active headline with the highest matured-cohort P(best).
+        Position of the active headline with the highest P(best).
     p_best : float
-        The champion's P(best) under the matured-cohort posterior.
+        The champion's P(best).
+    p_within : float
+        Probability that no headline beats the champion by more than the
+        value-remaining threshold (1% by default).
     value_remaining : float
-        Scott's 95th-percentile relative value remaining, same posterior.
-    min_matured_sends_per_arm : int or None
-        The rule's minimum per headline; None when automatic stopping is off.
-    fewest_matured_sends : int
-        The smallest matured count among the active headlines (the guard's input).
+        Scott's 95th-percentile relative value remaining of the champion.
+    min_opens : int or None
+        The rule's minimum of counted opens; None when automatic stopping is off.
+    opens : int
+        Counted opens of the active headlines.
+    in_burn_in : bool
+        The rule waits for burn-in to end.
     winner_declared : bool
         Whether a winner has been named, by the stopping rule or by hand.
     reason : str or None
@@ -84,16 +114,22 @@ class StoppingStatus:
 
     champion: int
     p_best: float
+    p_within: float
     value_remaining: float
-    min_matured_sends_per_arm: int | None
-    fewest_matured_sends: int
+    min_opens: int | None
+    opens: int
+    in_burn_in: bool
     winner_declared: bool
     reason: str | None
 
 
 @dataclass(frozen=True)
 class Report:
-    """An experiment's report at ``generated_at``."""
+    """An experiment's report at ``generated_at``.
+
+    ``champion`` and ``value_remaining`` repeat the stopping status's, for a
+    reader who wants the headline figures first.
+    """
 
     experiment: ExperimentRecord
     status: str
@@ -101,6 +137,8 @@ class Report:
     arms: list[ArmReport]
     champion: int
     value_remaining: float
+    allocation_reason: str
+    delay: DelaySummary
     stopping: StoppingRule | None
     stopping_status: StoppingStatus
     snapshots: list[Snapshot]
@@ -111,37 +149,25 @@ class Report:
         return self.experiment.winner_arm
 
 
-def build_report(
-    state: ExperimentState,
-    snapshots: list[Snapshot],
-    rng: np.random.Generator,
-    *,
-    now: float,
-) -> Report:
-    """Assemble the report from a freshly refreshed state.
-
-    Parameters
-    ----------
-    state : ExperimentState
-    snapshots : list of Snapshot
-    rng : numpy.random.Generator
-        Draws for value remaining.
-    now : float
-    """
+def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: float) -> Report:
+    """Assemble the report from a freshly refreshed state."""
     record = state.record
-    opens = np.array([c.opens for c in state.counts], dtype=np.float64)
-    non_opens = np.array([c.non_opens for c in state.counts], dtype=np.float64)
-    everyone = BetaPosterior.from_counts(opens, non_opens, record.alpha_prior, record.beta_prior)
-    means = everyone.mean()
-    lower, upper = everyone.credible_interval(CREDIBLE_LEVEL)
+    evidence = state.evidence
+    from scipy import special
 
+    intervals = [
+        evidence.interval_parameters(arm.arm, record.alpha_prior, record.beta_prior)
+        for arm in state.arms
+    ]
+    a = np.array([p[0] for p in intervals])
+    b = np.array([p[1] for p in intervals])
+    tail = (1.0 - CREDIBLE_LEVEL) / 2.0
+    lower = special.betaincinv(a, b, tail)
+    upper = special.betainccinv(a, b, tail)
     live = state.posterior()
-    p_best = state.ensure_p_best()
     loss = expected_loss(live)
-    allocation = state.allocation()
-    champion_index = int(np.argmax(p_best))
-    remaining = value_remaining(live, rng, champion=champion_index)
-    position = {int(a): i for i, a in enumerate(state.active)}
+    position = {int(arm): i for i, arm in enumerate(state.active)}
+    effective = evidence.effective_sends
 
     arms: list[ArmReport] = []
     for arm, counts in zip(state.arms, state.counts, strict=True):
@@ -154,53 +180,69 @@ def build_report(
                 sends=counts.sends,
                 opens=counts.opens,
                 non_opens=counts.non_opens,
+                effective_sends=float(effective[arm.arm]),
                 matured_sends=counts.matured,
                 matured_opens=counts.matured_opens,
                 pending=counts.pending,
                 late_opens=counts.late_opens,
                 observed_rate=counts.matured_opens / counts.matured if counts.matured else None,
-                posterior_mean=float(means[arm.arm]),
+                posterior_mean=float(a[arm.arm] / (a[arm.arm] + b[arm.arm])),
                 credible_interval=(float(lower[arm.arm]), float(upper[arm.arm])),
-                p_best=None if i is None else float(p_best[i]),
+                p_best=None if i is None else float(state.p_best[i]),
                 expected_loss=None if i is None else float(loss[i]),
-                allocation=None if i is None else float(allocation[i]),
+                allocation=None if i is None else float(state.allocation[i]),
             )
         )
+    status = stopping_status(state, live)
+    curve = evidence.delay
     return Report(
         experiment=record,
         status=state.status,
         generated_at=now,
         arms=arms,
-        champion=int(state.active[champion_index]),
-        value_remaining=remaining,
+        champion=status.champion,
+        value_remaining=status.value_remaining,
+        allocation_reason=state.allocation_reason(),
+        delay=DelaySummary(
+            median_seconds=curve.quantile(0.5),
+            p90_seconds=curve.quantile(0.9),
+            opens_seen=curve.opens_seen,
+            horizon_seconds=curve.horizon_seconds,
+            prior=curve.prior,
+        ),
         stopping=state.stopping,
-        stopping_status=stopping_status(state, rng),
+        stopping_status=status,
         snapshots=snapshots,
     )
 
 
-def stopping_status(state: ExperimentState, rng: np.random.Generator) -> StoppingStatus:
-    """The stopping rule's view of ``state``: the matured cohort over the active headlines.
-
-    Parameters
-    ----------
-    state : ExperimentState
-    rng : numpy.random.Generator
-        Draws for value remaining (as many as the rule uses, when there is one).
-    """
-    cohort = state.matured_posterior()
-    p_best = probability_of_best(cohort)
-    champion = int(np.argmax(p_best))
+def stopping_status(state: ExperimentState, posterior: BetaPosterior) -> StoppingStatus:
+    """The stopping rule's view of ``state`` over the active headlines."""
     rule = state.stopping
-    # Without a rule, as many draws as the default rule would take.
-    n_draws = StoppingRule.n_draws if rule is None else rule.n_draws
+    champion = int(np.argmax(state.p_best))
+    alpha, beta = np.array(posterior.alpha), np.array(posterior.beta)
+    threshold = (
+        StoppingRule.value_remaining_threshold if rule is None else rule.value_remaining_threshold
+    )
+    quantile = (
+        StoppingRule.value_remaining_quantile if rule is None else rule.value_remaining_quantile
+    )
+    scratch = np.empty(state.n_active)
+    if threshold is not None:
+        kernels.within_probabilities(alpha, beta, threshold, scratch)
+        p_within = float(scratch[champion])
+    else:
+        p_within = float(state.p_best[champion])
+    remaining = float(kernels.value_remaining_at(alpha, beta, champion, quantile, scratch))
     record = state.record
     return StoppingStatus(
         champion=int(state.active[champion]),
-        p_best=float(p_best[champion]),
-        value_remaining=value_remaining(cohort, rng, champion=champion, n_draws=n_draws),
-        min_matured_sends_per_arm=None if rule is None else rule.min_matured_sends_per_arm,
-        fewest_matured_sends=int(state.matured.min()),
+        p_best=float(state.p_best[champion]),
+        p_within=p_within,
+        value_remaining=remaining,
+        min_opens=None if rule is None else rule.min_opens,
+        opens=int(state.opens.sum()),
+        in_burn_in=state.in_burn_in,
         winner_declared=record.winner_arm is not None,
         reason=record.winner_reason,
     )

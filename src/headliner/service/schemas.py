@@ -7,6 +7,7 @@ the domain layer checks the same rules again for callers that skip HTTP
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Literal, Self
 
 from pydantic import (
@@ -19,10 +20,11 @@ from pydantic import (
     model_validator,
 )
 
+from headliner.core.delay import DelayPrior
 from headliner.core.stopping import StoppingRule
 from headliner.service.experiments import DecisionResult, WaveResult, build_spec
-from headliner.service.reporting import Report, StoppingStatus
-from headliner.service.state import ExperimentState, stopping_from_mapping
+from headliner.service.reporting import DelaySummary, Report, StoppingStatus
+from headliner.service.state import ExperimentState, delay_prior_of, stopping_from_mapping
 from headliner.storage.base import (
     ApiKeyRecord,
     ArmRecord,
@@ -45,11 +47,14 @@ class StoppingSettings(_Input):
     """When to declare a winner automatically (see ``headliner.core.stopping.StoppingRule``)."""
 
     enabled: bool = True
-    p_best_threshold: float | None = Field(default=0.95, ge=0.5, le=1.0)
-    value_remaining_threshold: float | None = Field(default=0.01, gt=0.0)
+    p_best_threshold: float | None = Field(default=0.99, ge=0.5, le=1.0)
+    value_remaining_threshold: float | None = Field(default=0.01, gt=0.0, lt=1.0)
+    value_remaining_quantile: float = Field(default=0.95, ge=0.5, lt=1.0)
     require: Literal["any", "all"] = "any"
-    min_matured_sends_per_arm: int = Field(default=100, ge=0)
-    n_draws: int = Field(default=10_000, ge=100, le=1_000_000)
+    min_opens: int = Field(default=100, ge=0)
+    check_interval_seconds: float = Field(
+        default=3600.0, ge=0.0, le=366 * 86400.0, description="0: at every posterior refresh"
+    )
 
     @model_validator(mode="after")
     def _one_criterion(self) -> Self:
@@ -68,13 +73,31 @@ class StoppingSettings(_Input):
         """Public form of a stored rule."""
         if rule is None:
             return cls(enabled=False)
-        return cls(
-            p_best_threshold=rule.p_best_threshold,
-            value_remaining_threshold=rule.value_remaining_threshold,
-            require=rule.require,
-            min_matured_sends_per_arm=rule.min_matured_sends_per_arm,
-            n_draws=rule.n_draws,
-        )
+        return cls(**asdict(rule))
+
+
+class DelayPriorSettings(_Input):
+    """The open-delay curve assumed until the experiment's own opens say otherwise."""
+
+    median_seconds: float = Field(
+        default=DelayPrior.median_seconds, gt=0.0, description="half the opens arrive by then"
+    )
+    p95_seconds: float = Field(
+        default=DelayPrior.p95_seconds, gt=0.0, description="95% of the opens arrive by then"
+    )
+    weight: float = Field(
+        default=DelayPrior.weight, ge=0.0, le=1e6, description="how many opens the curve counts as"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.p95_seconds <= self.median_seconds:
+            raise ValueError("p95_seconds must be greater than median_seconds")
+        return self
+
+    def prior(self) -> DelayPrior:
+        """The core prior."""
+        return DelayPrior(**self.model_dump())
 
 
 class ExperimentCreate(_Input):
@@ -94,10 +117,24 @@ class ExperimentCreate(_Input):
         le=366 * 86400.0,
         description="A send without an open becomes a non-open once this has passed.",
     )
-    burn_in_per_arm: int = Field(default=0, ge=0, le=10_000_000)
+    burn_in_per_arm: int = Field(
+        default=100,
+        ge=0,
+        le=10_000_000,
+        description="effective (delay-adjusted) sends each headline needs before the policy "
+        "takes over; until then sends are split evenly",
+    )
+    burn_in_share: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="cap on the total share of headlines still in burn-in while others are "
+        "established (e.g. one added mid-run); each gets at most an even share",
+    )
     floor: float = Field(default=0.0, ge=0.0, lt=1.0, description="minimum share per headline")
     winner_exploration: float = Field(default=0.0, ge=0.0, le=1.0)
     stopping: StoppingSettings = Field(default_factory=StoppingSettings)
+    delay_prior: DelayPriorSettings = Field(default_factory=DelayPriorSettings)
 
     def to_spec(self) -> ExperimentSpec:
         """The validated :class:`ExperimentSpec` (the domain checks the rules again)."""
@@ -110,10 +147,12 @@ class ExperimentCreate(_Input):
             beta_prior=self.beta_prior,
             attribution_window_seconds=self.attribution_window_seconds,
             burn_in_per_arm=self.burn_in_per_arm,
+            burn_in_share=self.burn_in_share,
             floor=self.floor,
             winner_exploration=self.winner_exploration,
             stopping=self.stopping.rule(),
             auto_stop=self.stopping.enabled,
+            delay_prior=self.delay_prior.prior(),
         )
 
     @field_validator("headlines")
@@ -186,10 +225,12 @@ class ExperimentPublic(ExperimentSummary):
     beta_prior: float
     attribution_window_seconds: float
     burn_in_per_arm: int
+    burn_in_share: float
     floor: float
     winner_exploration: float
     winner_headline: str | None
     stopping: StoppingSettings
+    delay_prior: DelayPriorSettings
     headlines: list[ArmPublic]
 
     @classmethod
@@ -211,10 +252,12 @@ class ExperimentPublic(ExperimentSummary):
             beta_prior=record.beta_prior,
             attribution_window_seconds=record.attribution_window_seconds,
             burn_in_per_arm=record.burn_in_per_arm,
+            burn_in_share=record.burn_in_share,
             floor=record.floor,
             winner_exploration=record.winner_exploration,
             winner_headline=None if winner is None else arms[winner].headline,
             stopping=StoppingSettings.from_rule(stopping_from_mapping(record.stopping)),
+            delay_prior=DelayPriorSettings(**asdict(delay_prior_of(record))),
             headlines=[ArmPublic.of(a) for a in arms],
         )
 
@@ -332,6 +375,9 @@ class WavePublic(BaseModel):
     created_at: float
     sends: int
     allocation: list[WaveArmPublic]
+    reason: str | None = Field(
+        default=None, description="why the wave was split so (only when it was just split)"
+    )
 
     @classmethod
     def of(cls, result: WaveResult) -> WavePublic:
@@ -352,6 +398,7 @@ class WavePublic(BaseModel):
                 )
                 for arm, sends in sorted(wave.arm_to_sends.items())
             ],
+            reason=result.reason,
         )
 
 
@@ -387,9 +434,13 @@ class WaveOpensCreate(_Input):
 class ArmReportPublic(BaseModel):
     """One headline's line of the report.
 
-    ``opens``/``non_opens`` and the posterior summaries are the decision
-    posterior's; ``matured_sends`` are the sends whose outcome is final and
-    ``matured_opens`` the opens among them; ``observed_rate`` is their ratio.
+    ``posterior_mean`` and ``credible_interval`` are the delay-aware estimate
+    of the open rate: opens against ``effective_sends``, the sends still in
+    their window weighted by the share of their opens that has arrived (the
+    interval includes what is not known yet about the opens still to come).
+    ``matured_sends`` are the sends whose window has passed (or whose outcome
+    was given) and ``matured_opens`` the opens among them; ``observed_rate``
+    is their ratio.
     """
 
     arm: int
@@ -398,6 +449,7 @@ class ArmReportPublic(BaseModel):
     sends: int
     opens: int
     non_opens: int
+    effective_sends: float
     matured_sends: int
     matured_opens: int
     pending: int
@@ -408,6 +460,29 @@ class ArmReportPublic(BaseModel):
     p_best: float | None
     expected_loss: float | None
     allocation: float | None
+
+
+class DelaySummaryPublic(BaseModel):
+    """The open-delay curve estimated from the experiment's own opens."""
+
+    median_seconds: float = Field(description="half of a send's eventual opens arrive by then")
+    p90_seconds: float = Field(description="nine tenths of them arrive by then")
+    opens_seen: float = Field(description="opens with timing data behind the curve")
+    horizon_seconds: float = Field(
+        description="oldest age opens were looked at; beyond it the prior curve is used"
+    )
+    prior: DelayPriorSettings
+
+    @classmethod
+    def of(cls, summary: DelaySummary) -> DelaySummaryPublic:
+        """From the domain block."""
+        return cls(
+            median_seconds=summary.median_seconds,
+            p90_seconds=summary.p90_seconds,
+            opens_seen=summary.opens_seen,
+            horizon_seconds=summary.horizon_seconds,
+            prior=DelayPriorSettings(**asdict(summary.prior)),
+        )
 
 
 class SnapshotPublic(BaseModel):
@@ -428,13 +503,18 @@ class SnapshotPublic(BaseModel):
 
 
 class StoppingStatusPublic(BaseModel):
-    """The stopping rule's view: the matured cohort's champion, and any declaration."""
+    """The stopping rule's view on the delay-aware posterior, and any declaration."""
 
-    champion_arm: int = Field(description="highest P(best) in the matured cohort")
-    p_best: float = Field(description="the champion's P(best), matured cohort")
-    value_remaining: float = Field(description="95th percentile, matured cohort")
-    min_matured_sends_per_arm: int | None = Field(description="null: automatic stopping off")
-    fewest_matured_sends: int = Field(description="smallest matured count, active headlines")
+    champion_arm: int = Field(description="the active headline with the highest P(best)")
+    p_best: float = Field(description="the champion's P(best)")
+    p_within: float = Field(
+        description="probability that no headline beats the champion by more than the "
+        "value-remaining threshold"
+    )
+    value_remaining: float = Field(description="95th percentile of the relative lift left")
+    min_opens: int | None = Field(description="opens needed first; null: automatic stopping off")
+    opens: int = Field(description="counted opens of the active headlines")
+    in_burn_in: bool = Field(description="the rule waits for burn-in to end")
     winner_declared: bool = Field(description="a winner was named, by the rule or by hand")
     reason: str | None = Field(description="why, as recorded when the winner was named")
 
@@ -444,9 +524,11 @@ class StoppingStatusPublic(BaseModel):
         return cls(
             champion_arm=status.champion,
             p_best=status.p_best,
+            p_within=status.p_within,
             value_remaining=status.value_remaining,
-            min_matured_sends_per_arm=status.min_matured_sends_per_arm,
-            fewest_matured_sends=status.fewest_matured_sends,
+            min_opens=status.min_opens,
+            opens=status.opens,
+            in_burn_in=status.in_burn_in,
             winner_declared=status.winner_declared,
             reason=status.reason,
         )
@@ -455,8 +537,9 @@ class StoppingStatusPublic(BaseModel):
 class ReportPublic(BaseModel):
     """The experiment report.
 
-    ``champion_arm`` and ``value_remaining`` are the decision posterior's, like
-    the per-headline summaries; ``stopping_status`` holds the stopping rule's.
+    ``champion_arm`` and ``value_remaining`` repeat ``stopping_status``'s;
+    ``allocation_reason`` says why the next sends are split as ``allocation``
+    says; ``delay`` describes the open-delay curve behind the estimates.
     """
 
     experiment_id: str
@@ -467,6 +550,8 @@ class ReportPublic(BaseModel):
     winner_headline: str | None
     champion_arm: int
     value_remaining: float
+    allocation_reason: str
+    delay: DelaySummaryPublic
     stopping: StoppingSettings
     stopping_status: StoppingStatusPublic
     arms: list[ArmReportPublic]
@@ -486,6 +571,8 @@ class ReportPublic(BaseModel):
             winner_headline=None if winner is None else report.arms[winner].headline,
             champion_arm=report.champion,
             value_remaining=report.value_remaining,
+            allocation_reason=report.allocation_reason,
+            delay=DelaySummaryPublic.of(report.delay),
             stopping=StoppingSettings.from_rule(report.stopping),
             stopping_status=StoppingStatusPublic.of(report.stopping_status),
             arms=[ArmReportPublic(**vars(a)) for a in report.arms],

@@ -1,31 +1,31 @@
 """The per-experiment cache that keeps the decision path free of aggregate queries.
 
-A decision needs the experiment's settings, its active arms, the settled
-counts and the policy's selection probabilities. Reading them costs three
-queries and, for Thompson Sampling, a numerical integration (P(best), a few
-milliseconds), so each process keeps an :class:`ExperimentState` per
-experiment and rebuilds it at most every ``posterior_refresh_seconds``.
-Thompson Sampling tolerates a posterior that is a second old; the sends made
-since the last refresh are added locally so that burn-in still stops on time.
+A decision needs the experiment's settings, its active headlines, their
+delay-aware counts and the split of the next sends. Reading them costs a few
+aggregate queries and, for Thompson Sampling, a quadrature (P(best)), so each
+process keeps an :class:`ExperimentState` per experiment and rebuilds it at
+most every ``posterior_refresh_seconds``. Thompson Sampling tolerates a
+posterior that is a second old.
 
-A refresh is also where the experiment moves on by itself: it runs the
-stopping rule and declares the winner (an atomic RUNNING → WINNER_DECLARED
-transition, so two processes cannot both declare), and it writes a snapshot
-of P(best) and allocation at most every ``snapshot_interval_seconds``.
+The counts are delay-aware (:mod:`headliner.service.evidence`): an unopened
+send inside its window counts as the share of a trial that its opens would
+have reached by now, from the delay curve estimated on the experiment's own
+opens, so a headline's estimate is not inflated by its own recent traffic.
+Decisions, waves, burn-in, the stopping rule and the report all use them.
 
-Two posteriors live here. Decisions use every counted open and every matured
-non-open (the issue's rule: an open moves the posterior as soon as it
-arrives). The stopping rule, whose declaration cannot be undone, uses the
-matured cohort only (sends whose outcome is final and the opens among them,
-see :mod:`headliner.storage.base`): opens arrive hours before non-opens do,
-so the decision posterior overrates the headlines whose traffic grew
-recently, and a declaration must not rest on that lean.
+A refresh is also where the experiment moves on by itself: once per
+``check_interval_seconds`` it runs the stopping rule and declares the winner
+(an atomic RUNNING → WINNER_DECLARED transition, so two processes cannot both
+declare), and it writes a snapshot of P(best) and allocation at most every
+``snapshot_interval_seconds``.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -34,12 +34,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from headliner.core.allocation import apply_floor
+from headliner.core.delay import DelayPrior, delay_grid
 from headliner.core.errors import ConflictError
 from headliner.core.policies import Policy, make_policy
-from headliner.core.posterior import BetaPosterior, probability_of_best
-from headliner.core.stopping import StoppingRule, evaluate_stopping
+from headliner.core.posterior import BetaPosterior
+from headliner.core.stopping import StoppingRule, StoppingVerdict, evaluate_stopping
 from headliner.service.clock import Clock
+from headliner.service.evidence import Evidence, gather_evidence
+from headliner.sim.engine import kernels
 from headliner.storage.base import (
     ArmCounts,
     ArmRecord,
@@ -51,6 +53,7 @@ from headliner.storage.base import (
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 logger = logging.getLogger("headliner.service")
 
@@ -62,62 +65,75 @@ def stopping_to_mapping(rule: StoppingRule | None) -> dict[str, Any]:
     return {"enabled": True, **asdict(rule)}
 
 
-#: Stored names of stopping settings that were renamed since: old -> new.
-_RENAMED_STOPPING_SETTINGS = {"min_settled_sends_per_arm": "min_matured_sends_per_arm"}
+#: Stored stopping settings of earlier versions that no longer apply: the
+#: per-headline minimum (replaced by ``min_opens``) and the Monte Carlo draws of
+#: value remaining (now an exact quadrature).
+_RETIRED_STOPPING_SETTINGS = frozenset(
+    {"min_settled_sends_per_arm", "min_matured_sends_per_arm", "n_draws"}
+)
 
 
 def stopping_from_mapping(stored: Mapping[str, Any]) -> StoppingRule | None:
     """Inverse of :func:`stopping_to_mapping` (an empty mapping means the default rule).
 
-    Experiments stored before a setting was renamed keep loading under the new name.
+    Experiments stored by earlier versions keep loading: settings that no
+    longer exist are dropped.
     """
     if not stored.get("enabled", True):
         return None
     settings = {
-        _RENAMED_STOPPING_SETTINGS.get(k, k): v for k, v in stored.items() if k != "enabled"
+        k: v for k, v in stored.items() if k != "enabled" and k not in _RETIRED_STOPPING_SETTINGS
     }
     return StoppingRule(**settings)
+
+
+def delay_prior_of(record: ExperimentRecord) -> DelayPrior:
+    """The experiment's prior delay curve (the default one when none was stored)."""
+    return DelayPrior(**record.delay_prior) if record.delay_prior else DelayPrior()
 
 
 @dataclass
 class ExperimentState:
     """What one process knows about an experiment, as of ``refreshed_at``.
 
-    Arrays are over the *active* arms, in position order; ``active[i]`` is the
-    stored position of the i-th of them. ``sends`` also counts the decisions
-    this process made since the refresh (for burn-in); everything else is as
-    read from the store. ``opens``/``non_opens`` make the decision posterior,
-    ``matured_opens``/``matured`` the stopping rule's (the matured cohort).
+    Arrays are over the *active* headlines, in position order; ``active[i]``
+    is the stored position of the i-th of them. ``effective_opens`` and
+    ``effective_non_opens`` make the posterior; ``short`` marks the headlines
+    still in burn-in; ``allocation`` is the split of the next sends (guards
+    or the winner's split applied), which is also each headline's propensity.
     """
 
     record: ExperimentRecord
     arms: list[ArmRecord]
     counts: list[ArmCounts]
+    evidence: Evidence
     policy: Policy
     stopping: StoppingRule | None
     active: IntArray
     opens: FloatArray
-    non_opens: FloatArray
+    effective_opens: FloatArray
+    effective_non_opens: FloatArray
     sends: IntArray
     matured: IntArray
     matured_opens: FloatArray
-    probabilities: FloatArray
+    short: BoolArray
+    allocation: FloatArray
+    p_best: FloatArray
     refreshed_at: float
+    verdict: StoppingVerdict | None = None
     ticket: int = 0
-    p_best: FloatArray | None = None
+    memory: IntArray = field(default_factory=lambda: np.full(1, -1, dtype=np.int64))
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def n_active(self) -> int:
-        """Number of arms that still receive sends."""
+        """Number of headlines that still receive sends."""
         return int(self.active.shape[0])
 
     @property
     def in_burn_in(self) -> bool:
-        """Running, and some active arm still short of ``burn_in_per_arm`` sends."""
-        return self.record.status is ExperimentStatus.RUNNING and bool(
-            np.any(self.sends < self.record.burn_in_per_arm)
-        )
+        """Running, and some active headline short of ``burn_in_per_arm`` effective sends."""
+        return self.record.status is ExperimentStatus.RUNNING and bool(np.any(self.short))
 
     @property
     def status(self) -> str:
@@ -126,24 +142,37 @@ class ExperimentState:
 
     @property
     def winner_index(self) -> int | None:
-        """Index of the declared winner among the active arms, if any."""
+        """Index of the declared winner among the active headlines, if any."""
         if self.record.winner_arm is None:
             return None
         hits = np.flatnonzero(self.active == self.record.winner_arm)
         return int(hits[0]) if hits.size else None
+
+    @property
+    def effective_sends(self) -> FloatArray:
+        """Effective sends of the active headlines."""
+        total: FloatArray = self.effective_opens + self.effective_non_opens
+        return total
+
+    def params(self) -> FloatArray:
+        """The policy's parameter vector with the experiment's prior."""
+        return self.policy.params(self.record.alpha_prior, self.record.beta_prior)
 
     def headline(self, arm: int) -> str:
         """Headline text of the arm at stored position ``arm``."""
         return self.arms[arm].headline
 
     def posterior(self) -> BetaPosterior:
-        """Posterior of the active arms."""
+        """Delay-aware posterior of the active headlines."""
         return BetaPosterior.from_counts(
-            self.opens, self.non_opens, self.record.alpha_prior, self.record.beta_prior
+            self.effective_opens,
+            self.effective_non_opens,
+            self.record.alpha_prior,
+            self.record.beta_prior,
         )
 
     def matured_posterior(self) -> BetaPosterior:
-        """Posterior of the active arms from their matured cohort (what stopping sees)."""
+        """Posterior of the active headlines from their matured cohort alone."""
         return BetaPosterior.from_counts(
             self.matured_opens,
             self.matured - self.matured_opens,
@@ -151,27 +180,41 @@ class ExperimentState:
             self.record.beta_prior,
         )
 
-    def allocation(self) -> FloatArray:
-        """Share of the next sends each active arm gets (floor or winner exploration applied)."""
-        if self.record.status is ExperimentStatus.RUNNING:
-            return apply_floor(self.probabilities, self.record.floor)
-        return self.probabilities
+    def allocation_reason(self) -> str:
+        """Why the next sends are split as :attr:`allocation` says, in plain words."""
+        record = self.record
+        if record.status is not ExperimentStatus.RUNNING:
+            winner = self.winner_index
+            if winner is None:
+                return "the declared winner was retired: every headline gets an even share"
+            share = 1.0 - record.winner_exploration
+            rest = ", the rest spread evenly" if record.winner_exploration > 0 else ""
+            return (
+                f"winner declared: {self.headline(int(self.active[winner]))!r} "
+                f"gets {share:.0%} of sends{rest}"
+            )
+        floor = f"; each headline keeps at least {record.floor:.1%}" if record.floor > 0 else ""
+        n_short = int(self.short.sum())
+        fewest = float(self.effective_sends.min()) if self.n_active else 0.0
+        if n_short == self.n_active:
+            return (
+                f"burn-in: every headline has fewer than {record.burn_in_per_arm} effective "
+                f"sends (fewest {fewest:.0f}); split evenly{floor}"
+            )
+        if n_short:
+            share = float(kernels.short_share(n_short, self.n_active, record.burn_in_share))
+            return (
+                f"burn-in: {n_short} headline(s) below {record.burn_in_per_arm} effective sends "
+                f"share {share:.0%} evenly; the rest follows {self.policy.name}{floor}"
+            )
+        return f"{self.policy.name}: split by each headline's chance of being chosen{floor}"
 
-    def ensure_p_best(self) -> FloatArray:
-        """P(best) over the active arms (computed once per refresh)."""
-        if self.p_best is None:
-            self.p_best = probability_of_best(self.posterior())
-        return self.p_best
 
-
-def _winner_probabilities(n_active: int, winner: int | None, exploration: float) -> FloatArray:
-    """Selection probabilities once a winner is declared: the winner, plus exploration."""
-    share = np.full(n_active, exploration / n_active)
-    if winner is not None:
-        share[winner] += 1.0 - exploration
-    else:  # the winner was retired by hand: spread evenly rather than fail
-        share[:] = 1.0 / n_active
-    return share
+def _winner_index(active: IntArray, winner_arm: int | None) -> int:
+    if winner_arm is None:
+        return -1
+    hits = np.flatnonzero(active == winner_arm)
+    return int(hits[0]) if hits.size else -1
 
 
 class StateCache:
@@ -181,9 +224,6 @@ class StateCache:
     ----------
     store : Store
     clock : Clock
-    rng : numpy.random.Generator
-        Used by the stopping rule's value-remaining draws (its own generator,
-        so that background rebuilds do not reorder the decisions' draws).
     max_age : float
         Seconds a state is reused (``posterior_refresh_seconds``).
     snapshot_interval : float
@@ -197,7 +237,6 @@ class StateCache:
         self,
         store: Store,
         clock: Clock,
-        rng: np.random.Generator,
         *,
         max_age: float,
         snapshot_interval: float,
@@ -207,11 +246,11 @@ class StateCache:
         self._background = background
         self._tickets = itertools.count(1)
         self._clock = clock
-        self._rng = rng
         self._max_age = max_age
         self._snapshot_interval = snapshot_interval
         self._states: dict[str, ExperimentState] = {}
         self._last_snapshot: dict[str, float] = {}
+        self._last_check: dict[str, float] = {}
         self._generation: dict[str, int] = {}
         self._first_load = threading.Lock()  # guards the dicts' compound updates
 
@@ -230,9 +269,8 @@ class StateCache:
         """The experiment's state, rebuilt if older than ``max_age`` (default: the cache's).
 
         With a positive ``max_age`` a stale state is rebuilt in a background
-        thread while requests keep using the old one: P(best) is a numerical
-        integration (7 ms for 5 headlines, 45 ms for 20, 190 ms for 50), which
-        must not stall the event loop. ``max_age=0`` (a report, a wave, or
+        thread while requests keep using the old one: a rebuild runs several
+        aggregate queries, which must not stall the event loop. ``max_age=0`` (a report, a wave, or
         ``posterior_refresh_seconds=0`` in tests) rebuilds before returning.
         """
         limit = self._max_age if max_age is None else max_age
@@ -273,9 +311,12 @@ class StateCache:
         ticket = next(self._tickets)
         record = self._store.get_experiment(experiment_id)
         arms = self._store.list_arms(experiment_id)
-        counts = self._store.arm_counts(experiment_id, now, record.attribution_window_seconds)
-        state = self._build(record, arms, counts, now)
-        if state.record.status is ExperimentStatus.RUNNING and state.stopping is not None:
+        state = self._build(record, arms, now)
+        if (
+            state.record.status is ExperimentStatus.RUNNING
+            and state.stopping is not None
+            and self._check_due(state, state.stopping, now)
+        ):
             state = self._check_stopping(state, state.stopping, now)
         self._maybe_snapshot(state, now)
         state.ticket = ticket
@@ -290,64 +331,103 @@ class StateCache:
         return state
 
     def _build(
+        self, record: ExperimentRecord, arms: list[ArmRecord], now: float
+    ) -> ExperimentState:
+        window = record.attribution_window_seconds
+        prior = delay_prior_of(record)
+        edges = age_edges(window)
+        counts = self._store.arm_counts(record.id, now, window)
+        evidence = gather_evidence(
+            counts,
+            self._store.pending_sends(record.id, now, window, edges),
+            self._store.open_delays(record.id, now, window, edges),
+            window,
+            prior,
+        )
+        return self._assemble(record, arms, counts, evidence, now)
+
+    def _assemble(
         self,
         record: ExperimentRecord,
         arms: list[ArmRecord],
         counts: list[ArmCounts],
+        evidence: Evidence,
         now: float,
     ) -> ExperimentState:
         active = np.array([a.arm for a in arms if a.active], dtype=np.int64)
         by_arm = {c.arm: c for c in counts}
-        opens = np.array([by_arm[a].opens for a in active], dtype=np.float64)
-        non_opens = np.array([by_arm[a].non_opens for a in active], dtype=np.float64)
-        sends = np.array([by_arm[a].sends for a in active], dtype=np.int64)
-        matured = np.array([by_arm[a].matured for a in active], dtype=np.int64)
-        matured_opens = np.array([by_arm[a].matured_opens for a in active], dtype=np.float64)
         policy = make_policy(record.policy, **record.policy_settings)
+        effective_opens = evidence.effective_opens[active]
+        effective_non_opens = evidence.effective_non_opens[active]
+        running = record.status is ExperimentStatus.RUNNING
+        short = (effective_opens + effective_non_opens < record.burn_in_per_arm) & running
         state = ExperimentState(
             record=record,
             arms=arms,
             counts=counts,
+            evidence=evidence,
             policy=policy,
             stopping=stopping_from_mapping(record.stopping),
             active=active,
-            opens=opens,
-            non_opens=non_opens,
-            sends=sends,
-            matured=matured,
-            matured_opens=matured_opens,
-            probabilities=np.empty(0),
+            opens=evidence.opens[active],
+            effective_opens=effective_opens,
+            effective_non_opens=effective_non_opens,
+            sends=np.array([by_arm[a].sends for a in active], dtype=np.int64),
+            matured=np.array([by_arm[a].matured for a in active], dtype=np.int64),
+            matured_opens=np.array([by_arm[a].matured_opens for a in active], dtype=np.float64),
+            short=np.asarray(short, dtype=np.bool_),
+            allocation=np.empty(active.shape[0]),
+            p_best=np.empty(active.shape[0]),
             refreshed_at=now,
         )
-        state.probabilities = self._selection_probabilities(state)
+        posterior = state.posterior()
+        kernels.within_probabilities(
+            np.array(posterior.alpha), np.array(posterior.beta), 0.0, state.p_best
+        )
+        state.p_best /= state.p_best.sum()
+        if running:
+            kernels.guarded_probabilities(
+                policy.code,
+                state.params(),
+                effective_opens,
+                effective_non_opens,
+                int(state.sends.sum()),
+                state.memory,
+                state.short,
+                record.burn_in_share,
+                record.floor,
+                state.allocation,
+            )
+        else:
+            kernels.winner_probabilities(
+                _winner_index(active, record.winner_arm),
+                record.winner_exploration,
+                state.allocation,
+            )
         return state
 
-    def _selection_probabilities(self, state: ExperimentState) -> FloatArray:
-        record = state.record
-        if record.status is not ExperimentStatus.RUNNING:
-            return _winner_probabilities(
-                state.n_active, state.winner_index, record.winner_exploration
-            )
-        probabilities = state.policy.selection_probabilities(
-            state.opens,
-            state.non_opens,
-            alpha_prior=record.alpha_prior,
-            beta_prior=record.beta_prior,
-            t=int(state.sends.sum()),
-        )
-        if record.policy == "thompson":
-            state.p_best = probabilities  # Thompson's selection probabilities are P(best)
-        return probabilities
+    def _check_due(self, state: ExperimentState, rule: StoppingRule, now: float) -> bool:
+        """Whether a look is due: the first refresh after each multiple of the interval."""
+        every = rule.check_interval_seconds
+        experiment_id = state.record.id
+        last = self._last_check.get(experiment_id)
+        if every > 0:
+            start = state.record.created_at
+            slot = math.floor((now - start) / every)
+            if slot < 1 or (last is not None and math.floor((last - start) / every) >= slot):
+                return False
+        self._last_check[experiment_id] = now
+        return True
 
     def _check_stopping(
         self, state: ExperimentState, rule: StoppingRule, now: float
     ) -> ExperimentState:
-        # Cheap guard first: the quadrature and the draws only run once data suffices.
-        if state.n_active < 2 or np.any(state.matured < rule.min_matured_sends_per_arm):
+        if state.n_active < 2:
             return state
-        # The matured cohort's own P(best), not the decision posterior's cached one
-        # (see the module docstring): one more quadrature per refresh from here on.
-        verdict = evaluate_stopping(rule, state.matured_posterior(), state.matured, self._rng)
+        verdict = evaluate_stopping(
+            rule, state.posterior(), float(state.opens.sum()), ready=not state.in_burn_in
+        )
+        state.verdict = verdict
         if verdict.winner is None:
             return state
         winner_arm = int(state.active[verdict.winner])
@@ -358,12 +438,14 @@ class StateCache:
                 now,
                 allowed_from=frozenset({ExperimentStatus.RUNNING}),
                 winner_arm=winner_arm,
-                winner_reason="stopping rule on the matured cohort: " + "; ".join(verdict.reasons),
+                winner_reason="stopping rule: " + "; ".join(verdict.reasons),
             )
         except ConflictError:
             # Another process (or a hand-made change) moved the experiment on first.
             record = self._store.get_experiment(state.record.id)
-        return self._build(record, state.arms, state.counts, now)
+        declared = self._assemble(record, state.arms, state.counts, state.evidence, now)
+        declared.verdict = verdict
+        return declared
 
     def _maybe_snapshot(self, state: ExperimentState, now: float) -> None:
         experiment_id = state.record.id
@@ -373,15 +455,21 @@ class StateCache:
         if state.record.status in (ExperimentStatus.COMPLETED, ExperimentStatus.ARCHIVED):
             return
         self._last_snapshot[experiment_id] = now
-        p_best = state.ensure_p_best()
-        allocation = state.allocation()
         self._store.record_snapshot(
             Snapshot(
                 experiment_id=experiment_id,
                 at=now,
-                arm_to_p_best={int(a): float(p) for a, p in zip(state.active, p_best, strict=True)},
+                arm_to_p_best={
+                    int(a): float(p) for a, p in zip(state.active, state.p_best, strict=True)
+                },
                 arm_to_allocation={
-                    int(a): float(p) for a, p in zip(state.active, allocation, strict=True)
+                    int(a): float(p) for a, p in zip(state.active, state.allocation, strict=True)
                 },
             )
         )
+
+
+@functools.lru_cache(maxsize=64)
+def age_edges(window_seconds: float) -> tuple[float, ...]:
+    """The base grid of ages on which the store bins pending sends and open delays."""
+    return tuple(float(t) for t in delay_grid(window_seconds))

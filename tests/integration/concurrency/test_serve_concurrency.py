@@ -1,7 +1,7 @@
 """Exact counts under concurrency: 8 client threads against ``headliner serve --workers 2``.
 
 Phase 1: every thread makes 500 decisions on one shared experiment; each
-simulated recipient opens with its headline's true rate (SEED-SPEC §3), and a
+simulated recipient opens with its headline's true rate, and a
 quarter of those opens are sent twice (the pixel firing again). Every 25th
 decision carries an idempotency key and is retried at once.
 

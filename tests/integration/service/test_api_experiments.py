@@ -16,11 +16,25 @@ def test_create_returns_the_experiment_with_defaults(client: TestClient) -> None
 
     assert response.status_code == 201
     body = response.json()
-    assert body["status"] == "running"
+    assert body["status"] == "burn_in"  # no evidence yet: 100 effective sends each first
     assert body["policy"] == "thompson"
     assert body["attribution_window_seconds"] == 72 * 3600
+    assert (body["burn_in_per_arm"], body["burn_in_share"]) == (100, 1.0)
+    assert body["delay_prior"] == {
+        "median_seconds": 3 * 3600.0,
+        "p95_seconds": 36 * 3600.0,
+        "weight": 20.0,
+    }
     assert [h["headline"] for h in body["headlines"]] == ["A", "B"]
-    assert body["stopping"]["p_best_threshold"] == 0.95
+    assert body["stopping"] == {
+        "enabled": True,
+        "p_best_threshold": 0.99,
+        "value_remaining_threshold": 0.01,
+        "value_remaining_quantile": 0.95,
+        "require": "any",
+        "min_opens": 100,
+        "check_interval_seconds": 3600.0,
+    }
     assert body["winner_arm"] is None
 
 
@@ -35,16 +49,20 @@ def test_create_accepts_each_service_policy(
     assert new_experiment(policy=policy)["policy"] == stored
 
 
-def test_status_is_burn_in_until_every_headline_has_its_sends(
+def test_status_is_burn_in_until_every_headline_has_its_evidence(
     client: TestClient, new_experiment: NewExperiment
 ) -> None:
     experiment = new_experiment(headlines=["A", "B"], burn_in_per_arm=2)
     assert experiment["status"] == "burn_in"
+    path = f"/v1/experiments/{experiment['id']}"
 
-    for _ in range(4):
-        client.post(f"/v1/experiments/{experiment['id']}/decisions")
+    decisions = [client.post(f"{path}/decisions").json() for _ in range(8)]
+    # Eight sends with no outcome yet carry no evidence: still burning in.
+    assert client.get(path).json()["status"] == "burn_in"
+    for decision in decisions:
+        client.post(f"{path}/decisions/{decision['decision_id']}/outcome", json={"reward": 0})
 
-    assert client.get(f"/v1/experiments/{experiment['id']}").json()["status"] == "running"
+    assert client.get(path).json()["status"] == "running"
 
 
 def test_list_is_newest_first_and_hides_archived(

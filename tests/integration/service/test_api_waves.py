@@ -31,22 +31,29 @@ def test_first_wave_is_split_evenly_and_sums_to_n(
     assert wave["sends"] == 1000
     assert [a["sends"] for a in wave["allocation"]] == [334, 333, 333]
     assert [a["headline"] for a in wave["allocation"]] == ["A", "B", "C"]
+    assert wave["reason"].startswith("burn-in: every headline has fewer than 100 effective")
     fetched = client.get(f"/v1/experiments/{experiment['id']}/allocations/{wave['wave_id']}")
-    assert fetched.json() == wave
+    assert fetched.json() == {**wave, "reason": None}  # the reason belongs to the split
 
 
-def test_burn_in_is_filled_before_probability_matching(
-    client: TestClient, new_experiment: NewExperiment
+def test_waves_stay_even_until_the_evidence_is_in(
+    client: TestClient, new_experiment: NewExperiment, clock: ManualClock
 ) -> None:
-    experiment = new_experiment(burn_in_per_arm=10)
-    client.post(f"/v1/experiments/{experiment['id']}/allocations", json={"sends": 5})
+    experiment = new_experiment(burn_in_per_arm=10, attribution_window_seconds=HOUR)
+    first = _allocate(client, experiment["id"], 30)
+    url = f"/v1/experiments/{experiment['id']}/allocations/{first['wave_id']}/opens"
+    client.post(url, json={"opens": [{"headline": "A", "opens": 1}, {"arm": 2, "opens": 9}]})
 
-    wave = _allocate(client, experiment["id"], 25)
+    # Still inside the window: the sends are no evidence yet, so the next wave is even too.
+    second = _allocate(client, experiment["id"], 30)
+    clock.advance(HOUR)  # the window of both waves has passed: 20 full sends each
+    third = _allocate(client, experiment["id"], 1000)
 
-    # The first 5 went to arms 0-1 (largest remainder); 25 fill the rest of the 30.
-    assert sum(a["sends"] for a in wave["allocation"]) == 25
-    report = client.get(f"/v1/experiments/{experiment['id']}/report").json()
-    assert [a["sends"] for a in report["arms"]] == [10, 10, 10]
+    assert [a["sends"] for a in first["allocation"]] == [10, 10, 10]
+    assert [a["sends"] for a in second["allocation"]] == [10, 10, 10]
+    assert second["reason"].startswith("burn-in:")
+    assert third["reason"].startswith("thompson:")
+    assert third["allocation"][2]["sends"] > 900  # 9 opens in 20 against 1 and 0
 
 
 def test_running_totals_count_once_and_never_go_down(
@@ -95,8 +102,8 @@ def test_after_a_winner_waves_go_to_it_with_the_exploration_share(
 ) -> None:
     experiment = new_experiment(
         winner_exploration=0.3,
-        burn_in_per_arm=20,
-        stopping={"p_best_threshold": 0.95, "min_matured_sends_per_arm": 20},
+        burn_in_per_arm=10,
+        stopping={"p_best_threshold": 0.95, "min_opens": 10, "check_interval_seconds": 0},
     )
     url = f"/v1/experiments/{experiment['id']}"
     decisions = [client.post(f"{url}/decisions").json() for _ in range(60)]

@@ -118,9 +118,11 @@ def test_experiments_create_from_the_reference_scenario_list_and_report(
     assert "reference" in listed.stdout and experiment_id in listed.stdout
     assert report.exit_code == 0, report.output
     assert "Ending Tonight" in report.stdout
-    assert "running" in report.stdout
-    assert "stopping (matured cohort): champion headline" in report.stdout
-    assert "fewest matured sends 0" in report.stdout
+    assert "burn_in" in report.stdout
+    assert "eff. sends" in report.stdout
+    assert "open delay: half of the opens arrive within" in report.stdout
+    assert "next sends: burn-in: every headline has fewer than 100 effective sends" in report.stdout
+    assert "0 opens (100 opens needed); waiting for burn-in" in report.stdout
 
 
 def test_experiments_create_with_service_settings(

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+import headliner.core.allocation as allocation
 import headliner.core.policies as policies
-from headliner.core.allocation import decide
+from headliner.core.allocation import guarded_choice, largest_remainder
 from headliner.core.errors import ConflictError, InvalidParameterError, NotFoundError
 from headliner.core.stopping import StoppingRule
 from headliner.service.clock import ManualClock
@@ -58,6 +59,7 @@ def make_service(
         ({"alpha_prior": 0.0}, "'alpha_prior' parameter"),
         ({"attribution_window_seconds": 0.0}, "'attribution_window_seconds' parameter"),
         ({"burn_in_per_arm": -1}, "'burn_in_per_arm' parameter"),
+        ({"burn_in_share": 1.5}, "'burn_in_share' parameter"),
         ({"floor": 0.6}, "'floor' parameter"),
         ({"winner_exploration": 1.5}, "'winner_exploration' parameter"),
     ],
@@ -81,74 +83,87 @@ def test_build_spec_normalizes_and_stores_the_stopping_rule() -> None:
 
 
 def test_stopping_mapping_round_trip() -> None:
-    rule = StoppingRule(p_best_threshold=0.99, min_matured_sends_per_arm=10)
+    rule = StoppingRule(p_best_threshold=0.95, min_opens=10, check_interval_seconds=60.0)
 
     assert stopping_from_mapping(stopping_to_mapping(rule)) == rule
     assert stopping_from_mapping({}) == StoppingRule()
     assert stopping_from_mapping(stopping_to_mapping(None)) is None
 
 
-def test_stopping_stored_under_the_old_setting_name_still_loads() -> None:
-    stored = {"enabled": True, "p_best_threshold": 0.99, "min_settled_sends_per_arm": 10}
+@pytest.mark.parametrize(
+    "retired", ["min_settled_sends_per_arm", "min_matured_sends_per_arm", "n_draws"]
+)
+def test_stopping_stored_with_retired_settings_still_loads(retired: str) -> None:
+    stored = {"enabled": True, "p_best_threshold": 0.95, retired: 10}
 
-    assert stopping_from_mapping(stored) == StoppingRule(
-        p_best_threshold=0.99, min_matured_sends_per_arm=10
-    )
+    assert stopping_from_mapping(stored) == StoppingRule(p_best_threshold=0.95)
 
 
-def test_decide_is_the_core_decide_with_the_same_generator(store: SqlStore) -> None:
+def test_decide_is_the_core_guarded_choice_with_the_same_generator(store: SqlStore) -> None:
     service, clock = make_service(store, seed=11)
-    record = service.create(build_spec("x", ["A", "B", "C"], floor=0.05))
+    record = service.create(build_spec("x", ["A", "B", "C"], floor=0.05, burn_in_per_arm=0))
     for arm, opens, non_opens in ((0, 3, 10), (1, 6, 8), (2, 1, 12)):
         for reward in [1] * opens + [0] * non_opens:
             decision, _ = store.record_decision(record.id, arm, 1.0, clock.now())
             store.record_outcome(record.id, decision.id, reward, clock.now())
     state = service.state(record.id, fresh=True)
     twin = np.random.default_rng(11)
+    # Explicit outcomes are final: the effective counts are the plain ones.
+    np.testing.assert_allclose(state.effective_opens, [3.0, 6.0, 1.0])
+    np.testing.assert_allclose(state.effective_non_opens, [10.0, 8.0, 12.0])
 
     made = [service.decide(record.id).decision for _ in range(200)]
     expected = [
-        decide(
-            state.policy,
-            np.array([3.0, 6.0, 1.0]),
-            np.array([10.0, 8.0, 12.0]),
-            state.sends,
-            state.probabilities,
+        guarded_choice(
+            state.policy.code,
+            state.params(),
+            state.effective_opens,
+            state.effective_non_opens,
+            0,
+            np.full(1, -1, dtype=np.int64),
+            state.short,
+            1.0,
+            0.05,
             twin,
-            floor=0.05,
         )
         for _ in range(200)
     ]
 
-    assert [(d.arm, d.propensity) for d in made] == [(e.arm, e.propensity) for e in expected]
+    assert [d.arm for d in made] == expected
+    assert [d.propensity for d in made] == [float(state.allocation[a]) for a in expected]
 
 
 def test_thompson_decisions_go_through_the_shared_rule_function(
     monkeypatch: pytest.MonkeyPatch, store: SqlStore
 ) -> None:
     calls: list[int] = []
-    original = policies.choose_arm
+    original = allocation.choose_arm
 
     def spy(policy: int, *args: Any) -> int:
         calls.append(policy)
         return original(policy, *args)
 
-    monkeypatch.setattr(policies, "choose_arm", spy)
+    monkeypatch.setattr(allocation, "choose_arm", spy)
     service, _ = make_service(store)
-    record = service.create(build_spec("x", ["A", "B"]))
+    record = service.create(build_spec("x", ["A", "B"], burn_in_per_arm=0))
 
     service.decide(record.id)
 
     assert calls == [policies.THOMPSON]
 
 
-def test_burn_in_counts_local_sends_between_refreshes(store: SqlStore) -> None:
-    service, clock = make_service(store, refresh=3600.0)
-    record = service.create(build_spec("x", ["A", "B", "C"], burn_in_per_arm=2))
+def test_burn_in_ends_on_evidence_not_on_sends(store: SqlStore) -> None:
+    service, clock = make_service(store)
+    spec = build_spec("x", ["A", "B", "C"], burn_in_per_arm=20, attribution_window_seconds=HOUR)
+    record = service.create(spec)
 
-    arms = [service.decide(record.id).decision.arm for _ in range(6)]
+    arms = [service.decide(record.id).decision for _ in range(90)]
 
-    assert sorted(arms) == [0, 0, 1, 1, 2, 2]
+    # 90 sends, none of them with an outcome yet: no evidence, so burn-in goes on
+    # and every decision is an even split.
+    assert service.state(record.id).status == "burn_in"
+    assert {round(d.propensity, 12) for d in arms} == {round(1 / 3, 12)}
+    clock.advance(HOUR)  # every window has passed: 90 full non-opens
     assert service.state(record.id).status == "running"
 
 
@@ -235,8 +250,9 @@ def test_a_rebuild_begun_before_a_change_is_discarded(slow_store: _SlowStore) ->
 
 def test_stopping_declares_the_winner_and_decisions_follow_it(store: SqlStore) -> None:
     service, clock = make_service(store)
-    rule = StoppingRule(p_best_threshold=0.95, min_matured_sends_per_arm=30)
-    record = service.create(build_spec("x", ["A", "B"], stopping=rule, winner_exploration=0.2))
+    rule = StoppingRule(p_best_threshold=0.95, min_opens=30, check_interval_seconds=0.0)
+    spec = build_spec("x", ["A", "B"], stopping=rule, winner_exploration=0.2, burn_in_per_arm=0)
+    record = service.create(spec)
     for arm, rate in ((0, 0.1), (1, 0.6)):
         for i in range(50):
             decision, _ = store.record_decision(record.id, arm, 0.5, clock.now())
@@ -299,16 +315,23 @@ def test_a_retired_headline_cannot_be_named_winner(store: SqlStore) -> None:
         service.complete(record.id, winner=0)
 
 
-def test_waves_fill_burn_in_then_match_probabilities(store: SqlStore) -> None:
-    service, _ = make_service(store)
-    record = service.create(build_spec("x", ["A", "B"], burn_in_per_arm=100))
+def test_waves_split_evenly_in_burn_in_then_by_the_policy(store: SqlStore) -> None:
+    service, clock = make_service(store)
+    spec = build_spec("x", ["A", "B"], burn_in_per_arm=50, attribution_window_seconds=HOUR)
+    record = service.create(spec)
 
-    first = service.allocate(record.id, 150).wave.arm_to_sends
-    second = service.allocate(record.id, 1000).wave.arm_to_sends
+    first = service.allocate(record.id, 151)
+    service.record_wave_opens(record.id, first.wave.id, {"A": 5, "B": 40})
+    clock.advance(HOUR)  # the window passes: 76 and 75 full sends of evidence
+    second = service.allocate(record.id, 1000)
 
-    assert first == {0: 75, 1: 75}
-    assert second[0] + second[1] == 1000
-    assert second == {0: 500, 1: 500}  # 25 each to finish burn-in, then an even posterior
+    assert first.wave.arm_to_sends == {0: 76, 1: 75}
+    assert first.reason is not None and first.reason.startswith("burn-in: every headline")
+    state = service.state(record.id)
+    expected = largest_remainder(1000, state.allocation)
+    assert second.wave.arm_to_sends == {0: int(expected[0]), 1: int(expected[1])}
+    assert second.wave.arm_to_sends[1] > 990  # 40 / 75 opened against 5 / 76
+    assert second.reason == "thompson: split by each headline's chance of being chosen"
 
 
 def test_wave_opens_by_position_or_headline(store: SqlStore) -> None:
@@ -357,7 +380,8 @@ def test_add_arm_rules(store: SqlStore) -> None:
 
 def test_report_lines_and_snapshots(store: SqlStore) -> None:
     service, clock = make_service(store, snapshot=HOUR)
-    record = service.create(build_spec("x", ["A", "B", "C"], attribution_window_seconds=HOUR))
+    spec = build_spec("x", ["A", "B", "C"], attribution_window_seconds=HOUR, burn_in_per_arm=0)
+    record = service.create(spec)
     decisions = [service.decide(record.id).decision for _ in range(30)]
     for d in decisions[:10]:
         service.record_open(record.id, d.id)
@@ -369,6 +393,8 @@ def test_report_lines_and_snapshots(store: SqlStore) -> None:
     assert sum(a.sends for a in report.arms) == 30
     assert sum(a.opens for a in report.arms) == 10
     assert all(a.pending == 0 and a.matured_sends == a.sends for a in report.arms)
+    # Every window has passed: the effective sends are the sends.
+    assert [a.effective_sends for a in report.arms] == pytest.approx([a.sends for a in report.arms])
     assert sum(a.matured_opens for a in report.arms) == 10
     retired = report.arms[2]
     assert (retired.active, retired.p_best, retired.allocation) == (False, None, None)
@@ -405,7 +431,7 @@ def test_a_report_is_reused_until_it_is_older_than_the_cache_interval(store: Sql
 def test_a_change_drops_the_cached_report_at_once(store: SqlStore) -> None:
     service, _ = make_service(store, report_cache=HOUR)
     record = service.create(build_spec("x", ["A", "B"]))
-    assert service.report(record.id).status == "running"
+    assert service.report(record.id).status == "burn_in"
 
     service.complete(record.id, winner="B")
 

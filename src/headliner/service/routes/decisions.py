@@ -3,7 +3,7 @@
 The decision and open routes return a ready-made ``JSONResponse`` instead of
 a model for FastAPI to validate and serialize again: the ``response_model`` in
 the decorator still documents the body, and skipping the second validation
-saves tens of microseconds per request (SEED-SPEC §6). They also take the
+saves tens of microseconds per request. They also take the
 ``Request`` instead of a dependency (see :mod:`headliner.service.deps`).
 """
 

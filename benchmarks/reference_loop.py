@@ -1,4 +1,4 @@
-"""The seed design's plain per-send Python loop, rewritten from SEED-SPEC §2-§3.
+"""The seed design's plain per-send Python loop, written out as it was published.
 
 This is the yardstick, not Headliner: one Python iteration per send that draws
 in the reference's order (``integers`` then ``binomial`` for the random split;

@@ -7,7 +7,7 @@ before each request it waits for the next slot of a fixed schedule (the
 idea of wrk2, which Debian does not package), over many connections, so that
 a slower server does not quietly slow the generator down. Every other request
 is a decision, the rest are opens of decisions this generator just received
-(the 50/50 decide+open mix of the probe in SEED-SPEC §6), so an open always
+(the 50/50 decide+open mix of the probe in the seed design), so an open always
 refers to a real, unopened decision.
 
 For each target rate, ``wrk`` runs for ``--step-seconds`` on a fresh

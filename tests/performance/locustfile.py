@@ -5,7 +5,7 @@ report 1 (issue 3):
 
 - decide: ``POST /v1/experiments/{id}/decisions`` for one send;
 - open: the tracking pixel of one of *this user's* sends fires. The recipient
-  opens with the true rate of the headline it got (SEED-SPEC §3), so most
+  opens with the true rate of the headline it got, so most
   opens refer to a send that was really opened; when no such open is waiting
   (the open task runs more often than ~21% of sends open), the pixel of an
   earlier send fires again, which exercises the idempotent duplicate path
@@ -44,7 +44,7 @@ from locust.env import Environment
 
 logger = logging.getLogger("headliner.loadtest")
 
-# SEED-SPEC §3, restated here rather than imported: this file is a black-box HTTP
+# the seed design, restated here rather than imported: this file is a black-box HTTP
 # client and should not need the server's package (nor its numba import time).
 REFERENCE_HEADLINES: dict[str, float] = {
     "48 Hours Only: Save 25%": 0.18,

@@ -9,7 +9,7 @@ aggregate, read from Locust's CSV statistics, and beside them the latency the
 server itself measured (its ``/metrics`` histogram), which tells the
 service's share of the latency from the load generator's own queueing.
 
-The exit status is the gate of the seed design (SEED-SPEC §5): 1 when the
+The exit status is the gate of the seed design: 1 when the
 aggregated p95 exceeds 300 ms or more than 1% of requests failed, 2 when the
 run itself broke (server did not start, Locust crashed), 0 otherwise. The HTML
 report and the CSV files go to ``reports/load-<UTC timestamp>*``.

@@ -366,7 +366,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
 
 
 def reference_scenario() -> Scenario:
-    """The reference experiment of SEED-SPEC §3, from the YAML shipped in the package.
+    """The reference experiment of the seed design, from the YAML shipped in the package.
 
     Examples
     --------

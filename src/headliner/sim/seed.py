@@ -1,7 +1,7 @@
 """The seed design's simulation classes, API-compatible and compiled.
 
 :class:`RandomSimulation` and :class:`BanditSimulation` keep the seed's names,
-parameters, attributes, DataFrame columns and errors (SEED-SPEC §2). Their
+parameters, attributes, DataFrame columns and errors. Their
 ``run`` hands ``self.rng`` to a compiled kernel that consumes random numbers in
 the seed's order, so a seed reproduces the seed's numbers exactly. A run keeps
 two compact arrays (arm and reward per send); ``history``, ``reward_history``,

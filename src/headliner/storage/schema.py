@@ -6,7 +6,7 @@ Times are float seconds since the epoch (``Double``), as in the records of
 migrated database compares equal to this metadata.
 
 Counts are never kept in hot rows: a decision is one appended row, and
-``arm_counts`` aggregates rows at read time (SEED-SPEC §6: one counter row per
+``arm_counts`` aggregates rows at read time (one counter row per
 arm capped PostgreSQL near 4,300-5,000 commits/s, plain inserts reached
 17,000/s). For the same reason ``decisions`` has no foreign keys: PostgreSQL
 checks a foreign key by taking a ``FOR KEY SHARE`` lock on the referenced row,

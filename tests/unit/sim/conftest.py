@@ -14,7 +14,7 @@ _BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
 if str(_BENCHMARKS) not in sys.path:
     sys.path.insert(0, str(_BENCHMARKS))
 
-# SEED-SPEC §3, written out here so the shipped YAML is checked against the spec.
+# the seed design, written out here so the shipped YAML is checked against the spec.
 REFERENCE_HEADLINES = [
     "48 Hours Only: Save 25%",
     "Your Exclusive Spring Offer Is Here",

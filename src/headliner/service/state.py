@@ -425,7 +425,11 @@ class StateCache:
         if state.n_active < 2:
             return state
         verdict = evaluate_stopping(
-            rule, state.posterior(), float(state.opens.sum()), ready=not state.in_burn_in
+            rule,
+            state.posterior(),
+            float(state.opens.sum()),
+            ready=not state.in_burn_in,
+            check=kernels.declared_winner,
         )
         state.verdict = verdict
         if verdict.winner is None:

@@ -293,14 +293,17 @@ class CampaignResult:
         return covered
 
 
-def _kernel_inputs(campaign: Campaign) -> dict[str, Any]:
-    """Arrays the kernel reads, computed once per campaign."""
+def kernel_arguments(campaign: Campaign, *, record_posteriors: bool) -> tuple[Any, ...]:
+    """The arguments of :func:`_py_campaign_kernel` that are the same for every replication.
+
+    One replication is ``kernel(*static, rng, *outputs)`` (see :func:`simulate_campaign`).
+    """
     window = campaign.attribution_window_seconds
     lags = campaign.report_lags()
     grid = delay_grid(window, lags)
-    lag_index = np.searchsorted(grid, np.concatenate([[0.0], lags]))
-    truth = campaign.open_delay.as_prior() if campaign.open_delay is not None else None
-    true_cdf = truth.cdf_on(grid) if truth is not None else np.ones(grid.shape[0])
+    lag_index = np.searchsorted(grid, np.concatenate([[0.0], lags])).astype(np.int64)
+    truth = campaign.open_delay.as_prior() if campaign.open_delay is not None else DelayPrior()
+    true_cdf = truth.cdf_on(grid) if campaign.open_delay is not None else np.ones(grid.shape[0])
     steps = campaign.step_sends()
     stopping = campaign.stopping
     if stopping is None:
@@ -315,20 +318,43 @@ def _kernel_inputs(campaign: Campaign) -> dict[str, Any]:
         else:
             check = np.arange(steps.shape[0]) > 0
         rule = stopping.params()
-    n_record = min(steps.shape[0], MAX_RECORDED_STEPS)
-    record = np.unique(np.linspace(0, steps.shape[0] - 1, n_record).round().astype(np.int64))
-    return {
-        "params": campaign.policy.params(campaign.alpha_prior, campaign.beta_prior),
-        "true_p": np.array(campaign.true_rates),
-        "step_sends": steps,
-        "grid": grid,
-        "lag_index": lag_index.astype(np.int64),
-        "prior_cdf": campaign.delay_prior.cdf_on(grid),
-        "true_cdf": true_cdf,
-        "check": check,
-        "rule": rule,
-        "record": record,
-    }
+    guards = np.array(
+        [
+            float(campaign.burn_in_per_arm),
+            campaign.burn_in_share,
+            campaign.floor,
+            campaign.winner_exploration,
+        ]
+    )
+    return (
+        campaign.policy.code,
+        campaign.policy.params(campaign.alpha_prior, campaign.beta_prior),
+        np.array(campaign.true_rates),
+        steps,
+        campaign.wave_size is None,
+        campaign.interval_seconds,
+        truth.mu,
+        truth.sigma,
+        COUNTING_CODES[campaign.counting],
+        grid,
+        lag_index,
+        campaign.delay_prior.cdf_on(grid),
+        campaign.delay_prior.weight,
+        true_cdf,
+        guards,
+        rule,
+        stopping is not None,
+        check,
+        recorded_steps(steps.shape[0]),
+        record_posteriors,
+    )
+
+
+def recorded_steps(n_steps: int) -> IntArray:
+    """Steps whose split, P(best) and posteriors are kept: all, or up to MAX_RECORDED_STEPS."""
+    n_record = min(n_steps, MAX_RECORDED_STEPS)
+    steps: IntArray = np.unique(np.linspace(0, n_steps - 1, n_record).round().astype(np.int64))
+    return steps
 
 
 def _py_campaign_kernel(
@@ -626,10 +652,11 @@ def simulate_campaign(
         "simulate_campaign",
         low=1,
     )
-    inputs = _kernel_inputs(campaign)
+    static = kernel_arguments(campaign, record_posteriors=record_posteriors)
     kernel = _compiled_kernel()
     n_arms = campaign.n_arms
-    n_record = inputs["record"].shape[0]
+    record = recorded_steps(campaign.step_sends().shape[0])
+    n_record = record.shape[0]
     sends = np.zeros((n_reps, n_arms), dtype=np.int64)
     totals = np.zeros((n_reps, 5))
     allocation = np.zeros((n_reps, n_record, n_arms))
@@ -637,49 +664,13 @@ def simulate_campaign(
     shape = (n_reps, n_record, n_arms) if record_posteriors else (n_reps, 0, n_arms)
     alpha = np.zeros(shape)
     beta = np.zeros(shape)
-    delay = campaign.open_delay.as_prior() if campaign.open_delay is not None else DelayPrior()
-    guards = np.array(
-        [
-            float(campaign.burn_in_per_arm),
-            campaign.burn_in_share,
-            campaign.floor,
-            campaign.winner_exploration,
-        ]
-    )
     root = np.random.SeedSequence(seed)
     children = root.spawn(n_reps)
 
     def run(rows: range) -> int:
         for i in rows:
-            kernel(
-                campaign.policy.code,
-                inputs["params"],
-                inputs["true_p"],
-                inputs["step_sends"],
-                campaign.wave_size is None,
-                campaign.interval_seconds,
-                delay.mu,
-                delay.sigma,
-                COUNTING_CODES[campaign.counting],
-                inputs["grid"],
-                inputs["lag_index"],
-                inputs["prior_cdf"],
-                campaign.delay_prior.weight,
-                inputs["true_cdf"],
-                guards,
-                inputs["rule"],
-                campaign.stopping is not None,
-                inputs["check"],
-                inputs["record"],
-                record_posteriors,
-                np.random.Generator(np.random.PCG64(children[i])),
-                sends[i],
-                totals[i],
-                allocation[i],
-                p_best[i],
-                alpha[i],
-                beta[i],
-            )
+            rng = np.random.Generator(np.random.PCG64(children[i]))
+            kernel(*static, rng, sends[i], totals[i], allocation[i], p_best[i], alpha[i], beta[i])
         return len(rows)
 
     n_chunks = min(n_reps, threads * 8)
@@ -706,7 +697,7 @@ def simulate_campaign(
         declared_arm=totals[:, 2].astype(np.int64),
         decision_sends=totals[:, 4].astype(np.int64),
         decision_hours=hours,
-        recorded_hours=inputs["record"] * campaign.interval_seconds / HOUR,
+        recorded_hours=record * campaign.interval_seconds / HOUR,
         allocation=allocation,
         p_best=p_best,
         interval_alpha=alpha if record_posteriors else None,

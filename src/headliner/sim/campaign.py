@@ -697,7 +697,7 @@ def simulate_campaign(
         declared_arm=totals[:, 2].astype(np.int64),
         decision_sends=totals[:, 4].astype(np.int64),
         decision_hours=hours,
-        recorded_hours=record * campaign.interval_seconds / HOUR,
+        recorded_hours=record.astype(np.float64) * (campaign.interval_seconds / HOUR),
         allocation=allocation,
         p_best=p_best,
         interval_alpha=alpha if record_posteriors else None,

@@ -79,7 +79,7 @@ def _seen_lags(n_opens: int, rng: np.random.Generator) -> NDArray[np.int64]:
 
 
 def run_through_the_service(store: SqlStore, seed: int) -> tuple[NDArray[np.int64], bool]:
-    """One campaign through ExperimentService; returns sends per headline and whether it declared."""
+    """One campaign through ExperimentService: sends per headline, and whether it declared."""
     clock = ManualClock()
     service = ExperimentService(
         store,

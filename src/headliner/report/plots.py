@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,12 +13,13 @@ from numpy.typing import NDArray
 from scipy import stats
 
 if TYPE_CHECKING:
-    from headliner.sim.study import StudyResult
+    from headliner.sim.study import CampaignStudy, StudyResult
 
 # Posterior panels drawn at most.
 _MAX_PANELS = 4
 # A curve over a million sends is drawn from this many points at most.
 _MAX_POINTS = 2_000
+FloatArray = NDArray[np.float64]
 
 
 def _pyplot() -> Any:
@@ -196,3 +198,292 @@ def write_study_plots(result: StudyResult, out: Path) -> list[Path]:
     if result.monte_carlo is not None:
         paths.append(plot_regret(result.monte_carlo.summary(), out / "regret.png"))
     return paths
+
+
+# --- campaigns ------------------------------------------------------------------------
+# Headline texts are shortened to this many characters in legends.
+_LEGEND_WIDTH = 40
+# Median trajectory with this band (percentiles across replications).
+_BAND = (10.0, 50.0, 90.0)
+# P(best) a finding is stated at when the campaign has no P(best) stopping threshold.
+_DEFAULT_P_BEST = 0.95
+# A decision-time histogram has at most this many bars.
+_MAX_BARS = 60
+
+
+def _colour(k: int) -> Any:
+    return _pyplot().get_cmap("tab10")(k % 10)
+
+
+def _headline_labels(study: CampaignStudy) -> list[str]:
+    """Legend labels: each headline, shortened, with its true open rate."""
+    from headliner.report.tables import shorten
+
+    rates = study.result.campaign.true_rates
+    return [
+        f"{shorten(text, _LEGEND_WIDTH)} ({100.0 * rate:g}%)"
+        for text, rate in zip(study.headlines, rates, strict=True)
+    ]
+
+
+def _short(study: CampaignStudy, k: int) -> str:
+    from headliner.report.tables import shorten
+
+    return shorten(study.headlines[k], _LEGEND_WIDTH)
+
+
+def _style(ax: Any, *, percent_y: bool) -> None:
+    """Thousands separators on x, percent (or thousands) on y, a light grid."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+
+    ax.xaxis.set_major_locator(MaxNLocator(steps=[1, 2, 5, 10]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _hours(value)))
+    if percent_y:
+        # Ticks at whole percents (steps of 1, 2, 5 or 10 points), so none is rounded.
+        ax.yaxis.set_major_locator(MaxNLocator(steps=[1, 2, 5, 10]))
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    else:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.grid(True, alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _titles(fig: Any, ax: Any, finding: str, detail: str) -> None:
+    """The finding as the figure's title, what is drawn as a grey line under it."""
+    ax.set_title(f"{finding}\n", loc="left", fontsize=13, fontweight="bold")
+    ax.text(0.0, 1.02, detail, transform=ax.transAxes, fontsize="small", color="0.35", va="bottom")
+
+
+def _legend_outside(ax: Any) -> None:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
+
+
+def _median_decision_hours(study: CampaignStudy) -> float | None:
+    result = study.result
+    hours = result.decision_hours[result.decided]
+    return float(np.median(hours)) if hours.size else None
+
+
+def _hours(value: float) -> str:
+    """Hours with thousands separators, and a decimal only when there is one."""
+    return f"{value:,.0f}" if math.isclose(value, round(value)) else f"{value:,.1f}"
+
+
+def _note(ax: Any, text: str, xy: tuple[float, float], coords: Any, **where: Any) -> None:
+    """A small grey label on a white background, so that it stays legible over bands."""
+    ax.annotate(
+        text,
+        xy=xy,
+        xycoords=coords,
+        xytext=(4, -4),
+        textcoords="offset points",
+        va="top",
+        fontsize="small",
+        color="0.25",
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        **where,
+    )
+
+
+def _mark_decision(ax: Any, study: CampaignStudy) -> None:
+    """A dashed line at the median decision time, labelled halfway up."""
+    decision = _median_decision_hours(study)
+    if decision is None:
+        return
+    ax.axvline(decision, color="0.3", linestyle="--", linewidth=1)
+    _note(
+        ax, f"median decision: hour {_hours(decision)}", (decision, 0.5), ("data", "axes fraction")
+    )
+
+
+def _settled_hours(hours: FloatArray, *curves: FloatArray) -> float:
+    """The first recorded hour after which none of ``curves`` (steps x arms) changes."""
+    stacked = np.stack(curves)
+    moving = np.any(np.abs(stacked - stacked[:, -1:, :]) > 1e-9, axis=(0, 2))
+    changing = np.flatnonzero(moving)
+    if changing.size == 0:
+        return float(hours[0])
+    return float(hours[min(int(changing[-1]) + 1, hours.size - 1)])
+
+
+def plot_campaign_allocation(study: CampaignStudy, path: Path) -> Path:
+    """Share of each wave's sends per headline over campaign hours.
+
+    The median across replications with a 10-90% band per headline, and a
+    dashed line at the median decision time.
+    """
+    result = study.result
+    plt = _pyplot()
+    hours = result.recorded_hours
+    low, mid, high = np.percentile(result.allocation, _BAND, axis=0)
+    labels = _headline_labels(study)
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    for k, label in enumerate(labels):
+        ax.fill_between(hours, low[:, k], high[:, k], color=_colour(k), alpha=0.15, linewidth=0)
+        ax.plot(hours, mid[:, k], color=_colour(k), linewidth=2, label=label)
+    _mark_decision(ax, study)
+    # After every replication's split has settled (all declared), the curves are flat
+    # to the end: show the settling and say so rather than squeeze it to the left.
+    step = result.campaign.interval_seconds / 3600.0
+    right = float(hours[-1]) if hours[-1] > hours[0] else float(hours[0]) + step
+    settled = _settled_hours(hours, low, mid, high)
+    if settled * 1.25 + 2 * step < right:
+        right = settled * 1.25 + 2 * step
+        _note(
+            ax,
+            f"unchanged from here to the last send, hour {_hours(float(hours[-1]))}",
+            (1.0, 0.12),
+            "axes fraction",
+            ha="right",
+        )
+    per_send = result.campaign.wave_size is None
+    unit = "the sends" if per_send else "each wave"
+    leader = int(np.argmax(mid[-1]))
+    majority = np.flatnonzero(mid[:, leader] > 0.5)
+    if majority.size:
+        finding = (
+            f'"{_short(study, leader)}" gets most of {unit} from hour '
+            f"{_hours(hours[majority[0]])} ({mid[-1, leader]:.0%} at the end)"
+        )
+    else:
+        finding = f'No headline gets most of the sends; "{_short(study, leader)}" ends with ' + (
+            f"{mid[-1, leader]:.0%}"
+        )
+    what = "sends per refresh" if per_send else "each wave's sends"
+    _titles(
+        fig,
+        ax,
+        finding,
+        f"Share of {what} per headline: median of {result.n_replications:,} "
+        "simulated campaigns, band 10-90%",
+    )
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlim(hours[0], right)
+    ax.set_xlabel("hours since the first send")
+    ax.set_ylabel("share of sends")
+    _style(ax, percent_y=True)
+    _legend_outside(ax)
+    return _save(fig, path)
+
+
+def plot_campaign_p_best(study: CampaignStudy, path: Path) -> Path:
+    """P(best) of each headline over campaign hours: median with a 10-90% band."""
+    result = study.result
+    plt = _pyplot()
+    hours = result.recorded_hours
+    low, mid, high = np.percentile(result.p_best, _BAND, axis=0)
+    labels = _headline_labels(study)
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    for k, label in enumerate(labels):
+        ax.fill_between(hours, low[:, k], high[:, k], color=_colour(k), alpha=0.15, linewidth=0)
+        ax.plot(hours, mid[:, k], color=_colour(k), linewidth=2, label=label)
+    stopping = result.campaign.stopping
+    threshold = _DEFAULT_P_BEST
+    if stopping is not None and stopping.p_best_threshold is not None:
+        threshold = stopping.p_best_threshold
+        ax.axhline(threshold, color="0.3", linestyle=":", linewidth=1)
+        _note(
+            ax,
+            f"stopping threshold {100 * threshold:g}%",
+            (1.0, threshold - 0.02),
+            ("axes fraction", "data"),
+            ha="right",
+        )
+    _mark_decision(ax, study)
+    leader = int(np.argmax(mid[-1]))
+    reached = np.flatnonzero(mid[:, leader] >= threshold)
+    name = _short(study, leader)
+    if reached.size:
+        finding = (
+            f'"{name}" is {100 * threshold:g}% likely the best by hour '
+            f"{_hours(hours[reached[0]])} in the median campaign"
+        )
+    else:
+        finding = (
+            f'After {_hours(hours[-1])} hours, "{name}" is the best with probability '
+            f"{mid[-1, leader]:.0%} in the median campaign"
+        )
+    _titles(
+        fig,
+        ax,
+        finding,
+        f"Probability of being the best headline: median of {result.n_replications:,} "
+        "simulated campaigns, band 10-90%",
+    )
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlim(hours[0], hours[-1] if hours[-1] > hours[0] else hours[0] + 1.0)
+    ax.set_xlabel("hours since the first send")
+    ax.set_ylabel("probability of being the best")
+    _style(ax, percent_y=True)
+    _legend_outside(ax)
+    return _save(fig, path)
+
+
+def plot_campaign_decision_time(study: CampaignStudy, path: Path) -> Path:
+    """Histogram of the hours to a decision, with the share that never declared."""
+    result = study.result
+    plt = _pyplot()
+    n = result.n_replications
+    hours = result.decision_hours[result.decided]
+    never = 1.0 - hours.size / n
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    if hours.size:
+        # Decisions happen only at the stopping rule's checks: one bar per check at least.
+        stopping = result.campaign.stopping
+        check = stopping.check_interval_seconds if stopping is not None else 0.0
+        step = max(result.campaign.interval_seconds, check) / 3600.0
+        span = float(hours.max() - hours.min())
+        width = max(step, step * math.ceil(span / step / _MAX_BARS)) if span > 0 else step
+        edges = np.arange(hours.min() - width / 2.0, hours.max() + width, width)
+        ax.hist(
+            hours,
+            bins=edges,
+            weights=np.full(hours.size, 1.0 / n),
+            color=_colour(0),
+            edgecolor="white",
+        )
+        median = float(np.median(hours))
+        ax.axvline(median, color="0.3", linestyle="--", linewidth=1)
+        _note(ax, f"median: hour {_hours(median)}", (median, 1.0), ("data", "axes fraction"))
+    all_hours = np.where(result.decided, result.decision_hours, np.inf)
+    half = float(np.quantile(all_hours, 0.5, method="inverted_cdf"))
+    if math.isfinite(half):
+        finding = f"Half of the campaigns declare a winner within {_hours(half)} hours"
+    elif hours.size:
+        finding = f"{never:.0%} of the campaigns never declare a winner"
+    else:
+        finding = "No campaign declared a winner by the last send"
+    _titles(
+        fig,
+        ax,
+        finding,
+        f"Hours from the first send to the declaration, {n:,} simulated campaigns",
+    )
+    ax.text(
+        0.98,
+        0.95,
+        f"{never:.0%} never declared a winner",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize="medium",
+        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7"},
+    )
+    ax.set_xlabel("hours to a decision")
+    ax.set_ylabel("share of campaigns")
+    _style(ax, percent_y=True)
+    return _save(fig, path)
+
+
+def write_campaign_plots(study: CampaignStudy, out: Path) -> list[Path]:
+    """Write the campaign's plots into ``out`` and return the paths.
+
+    ``campaign_allocation.png`` (share of each wave per headline),
+    ``campaign_p_best.png`` (P(best) per headline) and
+    ``campaign_decision_time.png`` (hours to a decision).
+    """
+    return [
+        plot_campaign_allocation(study, out / "campaign_allocation.png"),
+        plot_campaign_p_best(study, out / "campaign_p_best.png"),
+        plot_campaign_decision_time(study, out / "campaign_decision_time.png"),
+    ]

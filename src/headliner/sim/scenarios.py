@@ -1,7 +1,8 @@
 """Scenarios: a campaign's headlines, true rates, horizons, seeds and policies in YAML.
 
 A scenario file looks like this (every key but ``headlines`` and
-``iterations`` has a default)::
+``iterations`` has a default; ``iterations`` may be left out when the file has
+a ``campaign:`` section, see below)::
 
     name: reference
     headlines:
@@ -23,19 +24,53 @@ and turns any problem into a :class:`ScenarioError` whose message is one line
 naming the file, the key path and the problem, e.g.
 ``bad.yaml: headlines[1].true_open_rate: Input should be less than or equal
 to 1 (got 1.5)``.
+
+An optional ``campaign:`` section describes a campaign as the decision
+service would run it, simulated by :mod:`headliner.sim.campaign` with the
+scenario's headlines, true rates, priors and ``seeds.monte_carlo_seed``
+(every key but ``list_size`` has the default of
+:class:`~headliner.sim.campaign.Campaign`)::
+
+    campaign:
+      list_size: 100000
+      waves: {size: 1000, every: 1h}       # or per_send: {rate_per_hour: 2000, refresh: 5m}
+      open_delay: {median: 2h, p95: 24h}   # or none: opens known at the next step
+      attribution_window: 72h
+      policy: thompson                     # uniform, top_two, {name: top_two, ...}
+      burn_in_per_arm: 100
+      burn_in_share: 1.0
+      floor: 0.0
+      winner_exploration: 0.0
+      stopping: {p_best_threshold: 0.99, min_opens: 100, check_interval: 1h}  # or off
+      delay_prior: {median: 3h, p95: 36h, weight: 20}
+      counting: delay_aware                # known_curve, settled, immediate
+      replications: 1000
+
+Durations are seconds, or a number with a unit: ``90s``, ``15m``, ``2h``, ``3d``.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Mapping
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 import yaml
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from headliner.core.delay import DelayPrior
 from headliner.core.errors import InvalidParameterError
 from headliner.core.policies import (
     UCB1,
@@ -46,6 +81,8 @@ from headliner.core.policies import (
     TopTwoThompson,
     UniformRandom,
 )
+from headliner.core.stopping import StoppingRule
+from headliner.sim.campaign import Campaign, OpenDelay
 
 REFERENCE_RESOURCE = "scenarios/reference.yaml"
 
@@ -182,6 +219,307 @@ def _default_policies() -> list[PolicySpec]:
 _POLICY_NAMES = frozenset(("thompson", "uniform", "ab_test", "epsilon_greedy", "ucb1", "top_two"))
 
 
+# --- the campaign section -------------------------------------------------------------
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_RULE = "seconds, or a number with a unit s, m, h or d (e.g. 90s, 15m, 2h, 3d)"
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in a duration: seconds, or a string like ``90s``, ``15m``, ``2h``, ``3d``.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is neither. Negative and zero numbers are returned as
+        they are, for the field's own bound to reject.
+
+    Examples
+    --------
+    >>> parse_duration("15m"), parse_duration("2h"), parse_duration(90)
+    (900.0, 7200.0, 90.0)
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value.lower())
+        if match is not None:
+            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    raise ValueError(f"a duration must be {_DURATION_RULE}")
+
+
+#: A duration in seconds, > 0.
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0.0, allow_inf_nan=False)]
+#: A duration in seconds, >= 0.
+DurationOrZero = Annotated[
+    float, BeforeValidator(parse_duration), Field(ge=0.0, allow_inf_nan=False)
+]
+
+
+def _switched_off(value: Any) -> Any:
+    """``off``, ``none`` and ``null`` (YAML reads ``off`` as false) become None."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, str) and value.strip().lower() in ("off", "none"):
+        return None
+    return value
+
+
+# The library's defaults, which a campaign section's omitted keys take.
+_CAMPAIGN = Campaign(true_rates=(0.5,), n_sends=1)
+assert _CAMPAIGN.wave_size is not None
+assert _CAMPAIGN.open_delay is not None
+assert _CAMPAIGN.stopping is not None
+_WAVE_SIZE: int = _CAMPAIGN.wave_size
+_OPEN_DELAY: OpenDelay = _CAMPAIGN.open_delay
+_STOPPING: StoppingRule = _CAMPAIGN.stopping
+_DELAY_PRIOR: DelayPrior = _CAMPAIGN.delay_prior
+
+
+class WavesSpec(_Strict):
+    """``waves: {size: 1000, every: 1h}``: a wave of ``size`` sends every ``every``."""
+
+    size: int = Field(default=_WAVE_SIZE, ge=1)
+    every: Duration = _CAMPAIGN.interval_seconds
+
+
+class PerSendSpec(_Strict):
+    """``per_send: {rate_per_hour: 2000, refresh: 5m}``: one decision per send.
+
+    The decisions between two posterior refreshes use the same probabilities.
+    """
+
+    rate_per_hour: float = Field(gt=0.0, allow_inf_nan=False)
+    refresh: Duration = _CAMPAIGN.interval_seconds
+
+
+class OpenDelaySpec(_Strict):
+    """``open_delay: {median: 2h, p95: 24h}``: the true delay of an open (log-normal)."""
+
+    median: Duration = _OPEN_DELAY.median_seconds
+    p95: Duration = _OPEN_DELAY.p95_seconds
+
+
+class DelayPriorSpec(_Strict):
+    """``delay_prior: {median: 3h, p95: 36h, weight: 20}``: the curve assumed before data."""
+
+    median: Duration = _DELAY_PRIOR.median_seconds
+    p95: Duration = _DELAY_PRIOR.p95_seconds
+    weight: float = Field(default=_DELAY_PRIOR.weight, ge=0.0, allow_inf_nan=False)
+
+
+class StoppingSpec(_Strict):
+    """``stopping: {...}``: when the service declares a winner (``off``: never)."""
+
+    p_best_threshold: float | None = Field(default=_STOPPING.p_best_threshold, ge=0.5, le=1.0)
+    value_remaining_threshold: float | None = Field(
+        default=_STOPPING.value_remaining_threshold, gt=0.0, lt=1.0
+    )
+    value_remaining_quantile: float = Field(
+        default=_STOPPING.value_remaining_quantile, ge=0.5, lt=1.0
+    )
+    require: Literal["any", "all"] = _STOPPING.require
+    min_opens: int = Field(default=_STOPPING.min_opens, ge=0)
+    check_interval: DurationOrZero = _STOPPING.check_interval_seconds
+
+    @field_validator("p_best_threshold", "value_remaining_threshold", mode="before")
+    @classmethod
+    def _criterion_off(cls, value: Any) -> Any:
+        return _switched_off(value)
+
+
+CampaignPolicySpec = Annotated[
+    ThompsonSpec | UniformSpec | TopTwoSpec,
+    Field(discriminator="name"),
+]
+
+_CAMPAIGN_POLICY_NAMES = frozenset(("thompson", "uniform", "top_two"))
+
+
+class CampaignSpec(_Strict):
+    """The ``campaign:`` section: a campaign as the decision service would run it.
+
+    Every key but ``list_size`` defaults to the library's default (those of
+    :class:`~headliner.sim.campaign.Campaign`, which are the service's).
+
+    Attributes
+    ----------
+    list_size : int
+        Sends over the whole campaign, >= 1.
+    waves : WavesSpec or None
+        Waves of a fixed size at a fixed interval (the default when neither
+        ``waves`` nor ``per_send`` is given).
+    per_send : PerSendSpec or None
+        Per-send traffic at a rate, instead of waves.
+    open_delay : OpenDelaySpec or None
+        The true delay of an open; None (``none``): opens known at the next step.
+    attribution_window : float
+        Seconds after a send during which its open counts.
+    policy : policy entry
+        thompson, uniform or top_two (the service's policies).
+    burn_in_per_arm, burn_in_share, floor, winner_exploration
+        The service's guards (see :class:`~headliner.sim.campaign.Campaign`).
+    stopping : StoppingSpec or None
+        None (``off``): never declare a winner.
+    delay_prior : DelayPriorSpec
+    counting : {"delay_aware", "known_curve", "settled", "immediate"}
+    replications : int
+        Simulated campaigns, >= 1.
+    """
+
+    list_size: int = Field(ge=1)
+    waves: WavesSpec | None = None
+    per_send: PerSendSpec | None = None
+    open_delay: OpenDelaySpec | None = OpenDelaySpec()
+    attribution_window: Duration = _CAMPAIGN.attribution_window_seconds
+    policy: CampaignPolicySpec = ThompsonSpec(name="thompson")
+    burn_in_per_arm: int = Field(default=_CAMPAIGN.burn_in_per_arm, ge=0)
+    burn_in_share: float = Field(default=_CAMPAIGN.burn_in_share, ge=0.0, le=1.0)
+    floor: float = Field(default=_CAMPAIGN.floor, ge=0.0, le=1.0)
+    winner_exploration: float = Field(default=_CAMPAIGN.winner_exploration, ge=0.0, le=1.0)
+    stopping: StoppingSpec | None = StoppingSpec()
+    delay_prior: DelayPriorSpec = DelayPriorSpec()
+    counting: Literal["delay_aware", "known_curve", "settled", "immediate"] = _CAMPAIGN.counting
+    replications: int = Field(default=1000, ge=1)
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _bare_policy_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("open_delay", "stopping", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        return _switched_off(value)
+
+    @model_validator(mode="after")
+    def _one_traffic_shape(self) -> CampaignSpec:
+        if self.waves is not None and self.per_send is not None:
+            raise ValueError("give either waves or per_send, not both")
+        return self
+
+    def build(self, true_rates: tuple[float, ...], priors: PriorsSpec) -> Campaign:
+        """The :class:`~headliner.sim.campaign.Campaign` this section describes.
+
+        Raises
+        ------
+        ScenarioError
+            Naming the key path (``campaign.open_delay.p95: ...``) of a
+            setting the library rejects.
+        """
+        open_delay = None
+        if self.open_delay is not None:
+            spec = self.open_delay
+            open_delay = _located(
+                lambda: OpenDelay(spec.median, spec.p95), "campaign.open_delay", _DELAY_KEYS
+            )
+        prior = self.delay_prior
+        delay_prior = _located(
+            lambda: DelayPrior(prior.median, prior.p95, prior.weight),
+            "campaign.delay_prior",
+            _DELAY_KEYS,
+        )
+        stopping = None
+        if self.stopping is not None:
+            rule = self.stopping
+            stopping = _located(
+                lambda: StoppingRule(
+                    p_best_threshold=rule.p_best_threshold,
+                    value_remaining_threshold=rule.value_remaining_threshold,
+                    value_remaining_quantile=rule.value_remaining_quantile,
+                    require=rule.require,
+                    min_opens=rule.min_opens,
+                    check_interval_seconds=rule.check_interval,
+                ),
+                "campaign.stopping",
+                _STOPPING_KEYS,
+            )
+        policy = _located(lambda: self.policy.build(len(true_rates)), "campaign.policy", {})
+        if self.per_send is not None:
+            traffic = "campaign.per_send"
+            wave_size, sends_per_hour = None, self.per_send.rate_per_hour
+            interval = self.per_send.refresh
+        else:
+            traffic = "campaign.waves"
+            waves = self.waves if self.waves is not None else WavesSpec()
+            wave_size, sends_per_hour, interval = waves.size, None, waves.every
+        keys = {
+            **_CAMPAIGN_KEYS,
+            "wave_size": f"{traffic}.size",
+            "sends_per_hour": f"{traffic}.rate_per_hour",
+            "interval_seconds": f"{traffic}.{'every' if self.per_send is None else 'refresh'}",
+        }
+        return _located(
+            lambda: Campaign(
+                true_rates=true_rates,
+                n_sends=self.list_size,
+                wave_size=wave_size,
+                interval_seconds=interval,
+                sends_per_hour=sends_per_hour,
+                open_delay=open_delay,
+                attribution_window_seconds=self.attribution_window,
+                policy=policy,
+                alpha_prior=priors.alpha_prior,
+                beta_prior=priors.beta_prior,
+                burn_in_per_arm=self.burn_in_per_arm,
+                burn_in_share=self.burn_in_share,
+                floor=self.floor,
+                winner_exploration=self.winner_exploration,
+                stopping=stopping,
+                delay_prior=delay_prior,
+                counting=self.counting,
+            ),
+            "campaign",
+            keys,
+        )
+
+
+# Library parameter -> key path in the scenario file (relative to the section,
+# or absolute when it starts with a top-level key).
+_DELAY_KEYS = {"median_seconds": "median", "p95_seconds": "p95", "weight": "weight"}
+_STOPPING_KEYS = {
+    "p_best_threshold": "p_best_threshold",
+    "value_remaining_threshold": "value_remaining_threshold",
+    "value_remaining_quantile": "value_remaining_quantile",
+    "require": "require",
+    "min_opens": "min_opens",
+    "check_interval_seconds": "check_interval",
+}
+_CAMPAIGN_KEYS = {
+    "true_rates": "/headlines",
+    "n_sends": "list_size",
+    "attribution_window_seconds": "attribution_window",
+    "alpha_prior": "/priors.alpha_prior",
+    "beta_prior": "/priors.beta_prior",
+    "burn_in_per_arm": "burn_in_per_arm",
+    "burn_in_share": "burn_in_share",
+    "floor": "floor",
+    "winner_exploration": "winner_exploration",
+    "counting": "counting",
+    "policy": "policy",
+}
+_PARAMETER = re.compile(r"The '(\w+)' parameter of ")
+_Built = TypeVar("_Built")
+
+
+def _located(build: Callable[[], _Built], section: str, keys: Mapping[str, str]) -> _Built:
+    """``build()``, its :class:`InvalidParameterError` re-raised with the key path in front."""
+    try:
+        return build()
+    except InvalidParameterError as exc:
+        match = _PARAMETER.search(str(exc))
+        key = keys.get(match.group(1)) if match is not None else None
+        if key is None:
+            path = section
+        elif key.startswith("/"):
+            path = key[1:]
+        elif key.startswith("campaign."):
+            path = key
+        else:
+            path = f"{section}.{key}"
+        raise ScenarioError(f"{path}: {exc}") from None
+
+
 class Scenario(_Strict):
     """A validated scenario.
 
@@ -191,8 +529,9 @@ class Scenario(_Strict):
     description : str
     headlines : list of HeadlineSpec
         At least one, texts distinct.
-    iterations : list of int
-        Horizons (send counts), strictly increasing, each >= 1.
+    iterations : list of int or None
+        Horizons (send counts) of the seed comparison, strictly increasing,
+        each >= 1; None when the scenario is a campaign only.
     seeds : SeedsSpec
         ``random_seed`` and ``bandit_seed`` of the comparison,
         ``monte_carlo_seed`` of the replications (None: fresh entropy).
@@ -202,16 +541,21 @@ class Scenario(_Strict):
         ``{name: <name>}``. Default: thompson, uniform.
     replications : int
         Monte Carlo replications, >= 1.
+    campaign : CampaignSpec or None
+        A campaign to simulate as the service would run it (see
+        :meth:`build_campaign`). A scenario has ``iterations``, a
+        ``campaign`` or both.
     """
 
     name: str = "scenario"
     description: str = ""
     headlines: list[HeadlineSpec] = Field(min_length=1)
-    iterations: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    iterations: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, min_length=1)
     seeds: SeedsSpec = SeedsSpec()
     priors: PriorsSpec = PriorsSpec()
     policies: list[PolicySpec] = Field(default_factory=_default_policies, min_length=1)
     replications: int = Field(default=1, ge=1)
+    campaign: CampaignSpec | None = None
 
     @field_validator("policies", mode="before")
     @classmethod
@@ -231,10 +575,18 @@ class Scenario(_Strict):
 
     @field_validator("iterations")
     @classmethod
-    def _increasing(cls, value: list[int]) -> list[int]:
+    def _increasing(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return value
         if any(later <= earlier for earlier, later in zip(value, value[1:], strict=False)):
             raise ValueError(f"must be strictly increasing (got {value})")
         return value
+
+    @model_validator(mode="after")
+    def _something_to_simulate(self) -> Scenario:
+        if self.iterations is None and self.campaign is None:
+            raise ValueError("give iterations, a campaign section, or both")
+        return self
 
     @property
     def headline_texts(self) -> list[str]:
@@ -253,7 +605,15 @@ class Scenario(_Strict):
 
     @property
     def horizon(self) -> int:
-        """The longest horizon, ``iterations[-1]``."""
+        """The longest horizon, ``iterations[-1]``.
+
+        Raises
+        ------
+        ScenarioError
+            If the scenario has no ``iterations``.
+        """
+        if self.iterations is None:
+            raise ScenarioError("iterations: the scenario has none (it is a campaign only)")
         return self.iterations[-1]
 
     def build_policies(self) -> list[Policy]:
@@ -273,6 +633,35 @@ class Scenario(_Strict):
                 raise ScenarioError(f"policies[{index}]: {exc}") from exc
         return built
 
+    def build_campaign(self) -> Campaign:
+        """The ``campaign`` section as a :class:`~headliner.sim.campaign.Campaign`.
+
+        The headlines' true open rates and the ``priors`` are the scenario's.
+
+        Raises
+        ------
+        ScenarioError
+            If the scenario has no campaign, or the library rejects a setting
+            (e.g. an attribution window shorter than the wave interval); the
+            message starts with the key path, ``campaign.attribution_window: ...``.
+
+        Examples
+        --------
+        >>> scenario = parse_scenario(
+        ...     {
+        ...         "headlines": [{"text": "A", "true_open_rate": 0.1}],
+        ...         "campaign": {"list_size": 5000, "waves": {"size": 500, "every": "2h"}},
+        ...     }
+        ... )
+        >>> campaign = scenario.build_campaign()
+        >>> campaign.n_sends, campaign.wave_size, campaign.interval_seconds
+        (5000, 500, 7200.0)
+        """
+        if self.campaign is None:
+            raise ScenarioError("campaign: the scenario has no campaign section")
+        rates = tuple(headline.true_open_rate for headline in self.headlines)
+        return self.campaign.build(rates, self.priors)
+
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
     """``('headlines', 1, 'true_open_rate')`` -> ``headlines[1].true_open_rate``."""
@@ -285,6 +674,8 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
         if i >= 2 and loc[i - 2] == "policies" and isinstance(loc[i - 1], int):
             if part in _POLICY_NAMES:
                 continue
+        if i >= 2 and loc[i - 2 : i] == ("campaign", "policy") and part in _CAMPAIGN_POLICY_NAMES:
+            continue
         path += f".{part}" if path else part
     return path or "top level"
 
@@ -319,6 +710,8 @@ def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(f"{source}: {problems}".replace("\n", " ")) from None
     try:
         scenario.build_policies()
+        if scenario.campaign is not None:
+            scenario.build_campaign()
     except ScenarioError as exc:
         raise ScenarioError(f"{source}: {exc}") from None
     return scenario

@@ -1,5 +1,8 @@
 """A whole simulation study of a scenario: the seed's comparison, baselines, Monte Carlo.
 
+A scenario with a ``campaign:`` section is also simulated as a campaign served
+by the decision service (:func:`run_campaign_study`).
+
 This is what ``headliner simulate`` runs. Each policy also gets one seeded run
 over the longest horizon (its *trace*), used for the baseline columns of the
 comparison table and for the plots. A policy's first ``n`` sends do not
@@ -25,9 +28,10 @@ from numpy.typing import NDArray
 from headliner.core.policies import THOMPSON, UNIFORM, Policy
 from headliner.core.validation import check_int, fail
 from headliner.sim import engine
+from headliner.sim.campaign import CampaignResult, ProgressCallback, simulate_campaign
 from headliner.sim.comparison import lift_pct, run_comparison_experiment
 from headliner.sim.montecarlo import MonteCarloResult, policy_labels, run_monte_carlo
-from headliner.sim.scenarios import Scenario
+from headliner.sim.scenarios import Scenario, ScenarioError
 
 # progress(stage, done, total): stage is "comparison", "traces" or "monte carlo".
 StudyProgress = Callable[[str, int, int], None]
@@ -126,7 +130,13 @@ def run_study(
     progress : callable, optional
         Called as ``progress(stage, done, total)``.
     """
-    horizons = sorted(iterations if iterations is not None else scenario.iterations)
+    if iterations is None and scenario.iterations is None:
+        raise ScenarioError(
+            "iterations: the scenario has none (it is a campaign only); pass iterations"
+        )
+    chosen_horizons = iterations if iterations is not None else scenario.iterations
+    assert chosen_horizons is not None
+    horizons = sorted(chosen_horizons)
     for n in horizons:
         check_int(n, "iterations", "run_study", low=1)
     chosen = list(policies) if policies is not None else scenario.build_policies()
@@ -185,3 +195,68 @@ def run_study(
             progress=lambda done, total: report("monte carlo", done, total),
         )
     return StudyResult(scenario, horizons, comparison, traces, monte_carlo)
+
+
+@dataclass(frozen=True)
+class CampaignStudy:
+    """A scenario's campaign, simulated: what ``headliner simulate`` shows for it.
+
+    Attributes
+    ----------
+    scenario : Scenario
+        Its headline texts label the tables and plots.
+    result : CampaignResult
+    """
+
+    scenario: Scenario
+    result: CampaignResult
+
+    @property
+    def headlines(self) -> list[str]:
+        """The headline texts, in the order of the result's arms."""
+        return self.scenario.headline_texts
+
+
+def run_campaign_study(
+    scenario: Scenario,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    n_threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> CampaignStudy:
+    """Simulate the scenario's ``campaign:`` section.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        With a ``campaign`` section.
+    replications : int, optional
+        Overrides ``scenario.campaign.replications``.
+    seed : int, optional
+        Overrides ``scenario.seeds.monte_carlo_seed`` (None in both: fresh
+        entropy, echoed in ``result.seed``).
+    n_threads : int, optional
+        Worker threads (default: every core); the result does not depend on it.
+    progress : callable, optional
+        Called as ``progress(done, total)`` as replications finish.
+
+    Returns
+    -------
+    CampaignStudy
+        Its ``result`` is exactly ``simulate_campaign(scenario.build_campaign(),
+        replications, seed=seed)``.
+
+    Raises
+    ------
+    ScenarioError
+        If the scenario has no campaign section.
+    """
+    campaign = scenario.build_campaign()
+    assert scenario.campaign is not None
+    n_replications = replications if replications is not None else scenario.campaign.replications
+    chosen_seed = seed if seed is not None else scenario.seeds.monte_carlo_seed
+    result = simulate_campaign(
+        campaign, n_replications, seed=chosen_seed, n_threads=n_threads, progress=progress
+    )
+    return CampaignStudy(scenario, result)

@@ -1,7 +1,9 @@
 """Compiled simulation kernels.
 
 The policy rules are compiled from :mod:`headliner.core.policies` itself (see
-:func:`_compile_rules`), so the simulator and the service run one rule.
+:func:`_compile_core`), so the simulator and the service run one rule; so is
+the probability-of-best integral of :mod:`headliner.core.posterior`, exposed as
+:data:`within_probabilities` and :data:`best_probabilities` for kernels.
 
 Two kernels drive every simulation, both on a ``numpy.random.Generator`` that
 the caller owns (numba's Generator shares the bit generator's state, so a
@@ -33,7 +35,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from headliner.core import policies
+from headliner.core import policies, posterior
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -95,46 +97,75 @@ compiled_beta_draw: Callable[[float, float, np.random.Generator], float] = numba
 )(_py_beta_draw)
 
 
-def _compile_rules() -> dict[str, Any]:
-    """Compile every function of ``policies.RULE_FUNCTIONS`` with numba.
+def _compile_core(
+    groups: tuple[tuple[Callable[..., Any], ...], ...],
+    replacements: dict[Callable[..., Any], Callable[..., Any]],
+) -> dict[Callable[..., Any], Any]:
+    """Compile core functions with numba; return each original's compiled twin.
 
     numba resolves the names a function calls through its globals at compile
-    time, so each rule is compiled from a copy of itself whose globals bind
-    the rules compiled before it (``RULE_FUNCTIONS`` is in dependency order).
+    time, so each function is compiled from a copy of itself whose globals
+    bind every function compiled before it to its twin (``groups`` and each
+    group are in dependency order). The binding goes by identity, not by
+    name, so modules may reuse names and import each other's functions.
+    ``replacements`` maps originals to twins made elsewhere:
     ``policies.beta_draw`` is bound to :data:`compiled_beta_draw`, which
     returns the same numbers faster. ``inline="always"`` lets the kernels
-    inline the rule into their per-send loop instead of calling it (a call
-    per decision cost about 20%).
+    inline a rule into their per-send loop instead of calling it (a call per
+    decision cost about 20%).
     """
-    compiled: dict[str, Any] = {policies.beta_draw.__name__: compiled_beta_draw}
-    for rule in policies.RULE_FUNCTIONS:
-        namespace = {**rule.__globals__, **compiled}
-        twin = types.FunctionType(rule.__code__, namespace, rule.__name__, rule.__defaults__)
-        twin.__qualname__ = rule.__qualname__
-        twin.__module__ = rule.__module__
-        twin.__doc__ = rule.__doc__
-        compiled[rule.__name__] = numba.njit(**_JIT_OPTIONS, inline="always")(twin)
-    return compiled
+    twins: dict[Callable[..., Any], Any] = dict(replacements)
+    for functions in groups:
+        for function in functions:
+            namespace = {
+                name: twins.get(value, value) if isinstance(value, types.FunctionType) else value
+                for name, value in function.__globals__.items()
+            }
+            twin = types.FunctionType(
+                function.__code__, namespace, function.__name__, function.__defaults__
+            )
+            twin.__qualname__ = function.__qualname__
+            twin.__module__ = function.__module__
+            twin.__doc__ = function.__doc__
+            twins[function] = numba.njit(**_JIT_OPTIONS, inline="always")(twin)
+    return twins
 
 
-_RULES = _compile_rules()
+# Dependency order: posterior's numeric functions call nothing of policies.
+_CORE_GROUPS = (posterior.NUMERIC_FUNCTIONS, policies.RULE_FUNCTIONS)
+_TWINS = _compile_core(_CORE_GROUPS, {policies.beta_draw: compiled_beta_draw})
+_RULES: dict[str, Any] = {
+    rule.__name__: _TWINS[rule] for rule in (policies.beta_draw, *policies.RULE_FUNCTIONS)
+}
 choose_arm: Callable[..., int] = _RULES["choose_arm"]
+within_probabilities: Callable[[FloatArray, FloatArray, float, FloatArray], None] = _TWINS[
+    posterior.within_probabilities
+]
+"""Compiled :func:`headliner.core.posterior.within_probabilities` (nogil; callable from kernels)."""
+best_probabilities: Callable[[FloatArray, FloatArray, FloatArray], None] = _TWINS[
+    posterior.best_probabilities
+]
+"""Compiled :func:`headliner.core.posterior.best_probabilities` (nogil; callable from kernels)."""
 
 
 def _rules_fingerprint() -> int:
-    """A number that changes whenever ``core/policies.py`` changes.
+    """A number that changes whenever a core source file with compiled functions changes.
 
     numba's on-disk cache checks only the kernel's own source file, but a
-    cached kernel embeds the machine code of the rules it calls. The kernels
-    below close over this number, and numba hashes closure values into the
-    cache key, so editing a rule recompiles the kernels instead of silently
-    running the old rule.
+    cached kernel embeds the machine code of the core functions it calls
+    (the rules of ``core/policies.py``, the integrals of ``core/posterior.py``).
+    The kernels below close over this number, and numba hashes closure values
+    into the cache key, so editing any of those files recompiles the kernels
+    instead of silently running old code.
     """
+    digest = hashlib.sha256()
+    files = sorted({function.__code__.co_filename for group in _CORE_GROUPS for function in group})
     try:
-        source = Path(policies.__file__).read_bytes()
+        for file in files:
+            digest.update(Path(file).read_bytes())
     except OSError:  # no readable source (a zipped install): numba's own checks remain
         return 0
-    return int.from_bytes(hashlib.sha256(source).digest()[:7], "big")
+    return int.from_bytes(digest.digest()[:7], "big")
 
 
 def _py_bernoulli_table(true_p: FloatArray) -> FloatArray:

@@ -29,7 +29,7 @@ import math
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numba
 import numpy as np
@@ -97,25 +97,32 @@ compiled_beta_draw: Callable[[float, float, np.random.Generator], float] = numba
 )(_py_beta_draw)
 
 
+Inline = Literal["never", "always"]
+
+
 def _compile_core(
-    groups: tuple[tuple[Callable[..., Any], ...], ...],
+    groups: tuple[tuple[tuple[Callable[..., Any], ...], Inline], ...],
     replacements: dict[Callable[..., Any], Callable[..., Any]],
 ) -> dict[Callable[..., Any], Any]:
     """Compile core functions with numba; return each original's compiled twin.
 
     numba resolves the names a function calls through its globals at compile
     time, so each function is compiled from a copy of itself whose globals
-    bind every function compiled before it to its twin (``groups`` and each
-    group are in dependency order). The binding goes by identity, not by
-    name, so modules may reuse names and import each other's functions.
-    ``replacements`` maps originals to twins made elsewhere:
-    ``policies.beta_draw`` is bound to :data:`compiled_beta_draw`, which
-    returns the same numbers faster. ``inline="always"`` lets the kernels
-    inline a rule into their per-send loop instead of calling it (a call per
-    decision cost about 20%).
+    bind every function compiled before it to its twin (``groups`` and the
+    functions of each are in dependency order). The binding goes by
+    identity, not by name, so modules may reuse names and import each
+    other's functions. ``replacements`` maps originals to twins made
+    elsewhere: ``policies.beta_draw`` is bound to :data:`compiled_beta_draw`,
+    which returns the same numbers faster.
+
+    Each group comes with numba's ``inline`` option. ``"always"`` lets the
+    kernels inline a rule into their per-send loop instead of calling it (a
+    call per decision cost about 20%); the posterior integrals run for tens
+    of microseconds, where a call costs nothing measurable, and inlining them
+    would recompile their whole body (about 5 s) into every caller.
     """
     twins: dict[Callable[..., Any], Any] = dict(replacements)
-    for functions in groups:
+    for functions, inline in groups:
         for function in functions:
             namespace = {
                 name: twins.get(value, value) if isinstance(value, types.FunctionType) else value
@@ -127,12 +134,15 @@ def _compile_core(
             twin.__qualname__ = function.__qualname__
             twin.__module__ = function.__module__
             twin.__doc__ = function.__doc__
-            twins[function] = numba.njit(**_JIT_OPTIONS, inline="always")(twin)
+            twins[function] = numba.njit(**_JIT_OPTIONS, inline=inline)(twin)
     return twins
 
 
 # Dependency order: posterior's numeric functions call nothing of policies.
-_CORE_GROUPS = (posterior.NUMERIC_FUNCTIONS, policies.RULE_FUNCTIONS)
+_CORE_GROUPS: tuple[tuple[tuple[Callable[..., Any], ...], Inline], ...] = (
+    (posterior.NUMERIC_FUNCTIONS, "never"),
+    (policies.RULE_FUNCTIONS, "always"),
+)
 _TWINS = _compile_core(_CORE_GROUPS, {policies.beta_draw: compiled_beta_draw})
 _RULES: dict[str, Any] = {
     rule.__name__: _TWINS[rule] for rule in (policies.beta_draw, *policies.RULE_FUNCTIONS)
@@ -159,7 +169,9 @@ def _rules_fingerprint() -> int:
     instead of silently running old code.
     """
     digest = hashlib.sha256()
-    files = sorted({function.__code__.co_filename for group in _CORE_GROUPS for function in group})
+    files = sorted(
+        {function.__code__.co_filename for group, _ in _CORE_GROUPS for function in group}
+    )
     try:
         for file in files:
             digest.update(Path(file).read_bytes())

@@ -16,9 +16,10 @@ the oracle. A last line runs the campaign simulator's budget: 1,000
 replications x 100 waves with K = 5, each wave one P(best) and one
 tolerance call from a nogil kernel, on two threads.
 
-Every time is the best of ``--repeat`` rounds (the oracle: of 3 calls), so
-other work on the machine slows the table less. numba compiles the twins on
-first use; that is done before timing and reported apart.
+Each compiled time is the best of ``--repeat`` rounds of 200 calls, each
+Python and quad time the best of 3 single calls, so that other work on the
+machine slows the table less. numba compiles the twins on first use (or
+loads them from its cache); that is done before timing and reported apart.
 
 Usage: ``python benchmarks/probability_of_best.py [--repeat N]``
 """

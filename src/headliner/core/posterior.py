@@ -152,7 +152,7 @@ def _support(posterior: BetaPosterior) -> tuple[FloatArray, FloatArray]:
 #
 # The functions from here to best_probabilities are plain numeric Python that
 # numba compiles unchanged (headliner.sim.engine compiles NUMERIC_FUNCTIONS):
-# float64 arrays, loops and the math module only, nothing that can raise.
+# float64 arrays, loops and the math module only, no exceptions to raise.
 #
 # They work on the logit u = log(θ / (1 - θ)) of each arm's rate. There the
 # Beta(a, b) density g(u) = exp(a log σ(u) + b log(1 - σ(u))) / B(a, b) is
@@ -209,7 +209,7 @@ def _log_beta(a: float, b: float) -> float:
 
     For a = b = 1e7 those terms are 1.5e8 and math.lgamma's rounding leaves
     1e-8 in the difference; here the large terms are a log1p(b / a) and
-    similar, good to about 1e-9. Built from math.log and math.log1p only, it
+    similar, good to 3e-9. Built from math.log and math.log1p only, it
     also gives numba and CPython the same bits (math.lgamma differs between
     them by up to 1e-8 at large arguments), so compiled and Python results
     agree to rounding.
@@ -366,7 +366,7 @@ def within_probabilities(
     Each arm's density g_k is integrated over u = logit θ, from the point
     ``lo_k`` below which it holds less than 1e-15 to the matching ``hi_k``
     (found with the log-concave tail bound). Arms whose range ends below
-    max_k lo_k, shifted by the tolerance, cannot win and get 0; the others
+    max_k lo_k, even shifted by the tolerance, get 0; the others
     share a grid that starts at their lowest ``lo`` and steps at a fraction of
     the smallest local length scale present: the curvature of each log g
     and, in log-linear tails, its slope, and the slope of the product of the
@@ -397,15 +397,20 @@ def within_probabilities(
         log_norm[k] = _log_beta(alpha[k], beta[k])
         lo[k] = _tail_edge(alpha[k], beta[k], log_norm[k], -1.0)
         hi[k] = _tail_edge(alpha[k], beta[k], log_norm[k], 1.0)
-    # Below floor some arm's θ lies almost surely above: an arm that cannot
-    # get there even shifted by the tolerance is out, and is 1 as a CDF
-    # wherever the others can win.
+    # Some arm's θ almost surely lies above floor: an arm that cannot get
+    # there even shifted by the tolerance gets 0, and as a CDF it is 1
+    # wherever the others' integrands live.
     floor = lo.max()
+    # The arms are visited by (alpha, beta), not by index, so that the sums
+    # below round alike in any arm order: permuting the arms permutes the
+    # answer exactly.
+    order = np.argsort(beta, kind="mergesort")
+    order = order[np.argsort(alpha[order], kind="mergesort")]
     live = np.empty(n_arms, dtype=np.int64)
     n_live = 0
     start = math.inf
     top = -math.inf
-    for k in range(n_arms):
+    for k in order:
         if _shifted(hi[k], t) > floor:
             live[n_live] = k
             n_live += 1

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numba
 import numpy as np
@@ -98,21 +99,34 @@ compiled_beta_draw: Callable[[float, float, np.random.Generator], float] = numba
 )(_py_beta_draw)
 
 
-#: Core modules whose ``KERNEL_FUNCTIONS`` are compiled, in dependency order.
-KERNEL_MODULES = (posterior, policies, delay, allocation, stopping)
+Inline = Literal["never", "always"]
+
+#: Core modules whose ``KERNEL_FUNCTIONS`` are compiled, in dependency order,
+#: with numba's ``inline`` option for their functions. ``"always"`` lets a
+#: kernel inline a rule into its per-send loop instead of calling it (a call per
+#: decision cost about 20%); the posterior integrals run for tens of
+#: microseconds, where a call costs nothing measurable, and inlining them would
+#: recompile their whole body (about 5 s) into every caller.
+KERNEL_MODULES: tuple[tuple[types.ModuleType, Inline], ...] = (
+    (posterior, "never"),
+    (policies, "always"),
+    (delay, "always"),
+    (allocation, "always"),
+    (stopping, "never"),
+)
 
 
 def _fingerprint() -> int:
     """A number that changes whenever a compiled core module (or this one) changes.
 
     numba's on-disk cache checks only a function's own source file, but a
-    cached function embeds the machine code of the core functions it calls
-    (most are inlined). Every compiled function's qualified name carries this
-    number, which names its cache file, so editing any core module recompiles
+    cached function embeds the machine code of the core functions it inlines
+    or calls. Every compiled function's qualified name carries this number,
+    which names its cache file, so editing any core module recompiles
     everything that depends on it instead of silently running old code.
     """
     digest = hashlib.sha256()
-    for module in (*KERNEL_MODULES, __import__(__name__)):
+    for module in (*(m for m, _ in KERNEL_MODULES), sys.modules[__name__]):
         try:
             digest.update(Path(str(module.__file__)).read_bytes())
         except OSError:  # no readable source (a zipped install): numba's own checks remain
@@ -123,11 +137,21 @@ def _fingerprint() -> int:
 _FINGERPRINT = _fingerprint()
 
 
-def _twin(function: Any, compiled: dict[str, Any]) -> types.FunctionType:
-    """A copy of ``function`` whose globals see the compiled twins of what it calls."""
-    namespace = {**function.__globals__, **compiled}
+def _twin(function: Callable[..., Any], twins: dict[Callable[..., Any], Any]) -> types.FunctionType:
+    """A copy of ``function`` whose globals bind every function compiled so far to its twin.
+
+    The binding goes by identity, not by name, so modules may reuse names and
+    import each other's functions.
+    """
+    namespace = {
+        name: twins.get(value, value) if isinstance(value, types.FunctionType) else value
+        for name, value in function.__globals__.items()  # type: ignore[attr-defined]
+    }
     twin = types.FunctionType(
-        function.__code__, namespace, function.__name__, function.__defaults__
+        function.__code__,  # type: ignore[attr-defined]
+        namespace,
+        function.__name__,
+        function.__defaults__,  # type: ignore[attr-defined]
     )
     twin.__qualname__ = f"{function.__qualname__}_{_FINGERPRINT:x}"
     twin.__module__ = function.__module__
@@ -135,31 +159,28 @@ def _twin(function: Any, compiled: dict[str, Any]) -> types.FunctionType:
     return twin
 
 
-def _compile_kernels() -> dict[str, Any]:
-    """Compile every core module's ``KERNEL_FUNCTIONS`` with numba.
+def _compile_kernels() -> dict[Callable[..., Any], Any]:
+    """Compile every core module's ``KERNEL_FUNCTIONS`` with numba; each original's twin.
 
     numba resolves the names a function calls through its globals at compile
     time, so each function is compiled from a twin whose globals bind the
     functions compiled before it (the modules and their lists are in
     dependency order). ``policies.beta_draw`` is bound to
     :data:`compiled_beta_draw`, which returns the same numbers faster.
-    ``inline="always"`` lets a kernel inline a rule into its per-send loop
-    instead of calling it (a call per decision cost about 20%).
     """
-    compiled: dict[str, Any] = {policies.beta_draw.__name__: compiled_beta_draw}
-    for module in KERNEL_MODULES:
+    twins: dict[Callable[..., Any], Any] = {policies.beta_draw: compiled_beta_draw}
+    for module, inline in KERNEL_MODULES:
         for function in module.KERNEL_FUNCTIONS:
-            twin = _twin(function, compiled)
-            compiled[function.__name__] = numba.njit(**_JIT_OPTIONS, inline="always")(twin)
-    return compiled
+            twins[function] = numba.njit(**_JIT_OPTIONS, inline=inline)(_twin(function, twins))
+    return twins
 
 
-_COMPILED = _compile_kernels()
+_TWINS = _compile_kernels()
 #: The compiled core functions by name, e.g. ``kernels.within_probabilities``:
 #: what the service calls where speed matters, the very code the simulator runs.
-kernels = types.SimpleNamespace(**_COMPILED)
-choose_arm: Callable[..., int] = _COMPILED["choose_arm"]
-guarded_choice: Callable[..., int] = _COMPILED["guarded_choice"]
+kernels = types.SimpleNamespace(**{f.__name__: twin for f, twin in _TWINS.items()})
+choose_arm: Callable[..., int] = _TWINS[policies.choose_arm]
+guarded_choice: Callable[..., int] = _TWINS[allocation.guarded_choice]
 
 
 def compile_with_kernels(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -168,7 +189,7 @@ def compile_with_kernels(function: Callable[..., Any]) -> Callable[..., Any]:
     The kernel's own module imports the Python core functions, so it also
     runs (slowly) uncompiled; this rebinds those names to their compiled twins.
     """
-    jitted: Callable[..., Any] = numba.njit(**_JIT_OPTIONS)(_twin(function, _COMPILED))
+    jitted: Callable[..., Any] = numba.njit(**_JIT_OPTIONS)(_twin(function, _TWINS))
     return jitted
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from headliner.core import policies
+from headliner.core import policies, posterior
 from headliner.sim import engine
 
 # Shapes on every branch of numpy's Beta routine: both at or below 1 (Jöhnk),
@@ -52,7 +54,33 @@ def test_python_beta_draw_is_numpys_beta() -> None:
 
 def test_thompson_rule_compiles_with_the_fast_draw() -> None:
     # The compiled rule draws through compiled_beta_draw, not policies.beta_draw.
-    assert engine._COMPILED["beta_draw"] is engine.compiled_beta_draw
-    assert engine._COMPILED["thompson_winner"].py_func.__globals__["beta_draw"] is (
+    assert engine.kernels.beta_draw is engine.compiled_beta_draw
+    assert engine.kernels.thompson_winner.py_func.__globals__["beta_draw"] is (
         engine.compiled_beta_draw
     )
+
+
+def test_posterior_integrals_compile_with_their_helpers_bound() -> None:
+    # The compiled integral calls the compiled helpers, not the Python ones.
+    twin = engine.kernels.within_probabilities
+    assert twin.py_func.__globals__["_logistic"] is engine._TWINS[posterior._logistic]
+    assert engine.kernels.best_probabilities.py_func.__globals__["within_probabilities"] is twin
+    # ... and so does every rule that uses it, across modules.
+    uses = engine.kernels.selection_probabilities_rule.py_func.__globals__
+    assert uses["within_probabilities"] is twin
+
+
+def test_kernel_fingerprint_follows_every_compiled_core_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Cached kernels embed the compiled core functions: editing posterior.py
+    # (not only policies.py) must change the number their cache files are named by.
+    before = engine._fingerprint()
+    read_bytes = Path.read_bytes
+
+    def edited(path: Path) -> bytes:
+        return read_bytes(path) + (b"\n# edited\n" if path.name == "posterior.py" else b"")
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert engine._fingerprint() != before
+    assert engine.kernels.choose_arm.py_func.__qualname__.endswith(f"_{engine._FINGERPRINT:x}")

@@ -145,13 +145,13 @@ def _twin(function: Callable[..., Any], twins: dict[Callable[..., Any], Any]) ->
     """
     namespace = {
         name: twins.get(value, value) if isinstance(value, types.FunctionType) else value
-        for name, value in function.__globals__.items()  # type: ignore[attr-defined]
+        for name, value in function.__globals__.items()
     }
     twin = types.FunctionType(
-        function.__code__,  # type: ignore[attr-defined]
+        function.__code__,
         namespace,
         function.__name__,
-        function.__defaults__,  # type: ignore[attr-defined]
+        function.__defaults__,
     )
     twin.__qualname__ = f"{function.__qualname__}_{_FINGERPRINT:x}"
     twin.__module__ = function.__module__

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from headliner.core.delay import DelayPrior
-from headliner.core.posterior import BetaPosterior, expected_loss
+from headliner.core.posterior import expected_loss
 from headliner.core.stopping import StoppingRule
 from headliner.service.state import ExperimentState
 from headliner.sim.engine import kernels
@@ -193,7 +193,7 @@ def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: floa
                 allocation=None if i is None else float(state.allocation[i]),
             )
         )
-    status = stopping_status(state, live)
+    status = stopping_status(state)
     curve = evidence.delay
     return Report(
         experiment=record,
@@ -216,31 +216,49 @@ def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: floa
     )
 
 
-def stopping_status(state: ExperimentState, posterior: BetaPosterior) -> StoppingStatus:
-    """The stopping rule's view of ``state`` over the active headlines."""
-    rule = state.stopping
-    champion = int(np.argmax(state.p_best))
-    alpha, beta = np.array(posterior.alpha), np.array(posterior.beta)
-    threshold = (
-        StoppingRule.value_remaining_threshold if rule is None else rule.value_remaining_threshold
-    )
-    quantile = (
-        StoppingRule.value_remaining_quantile if rule is None else rule.value_remaining_quantile
-    )
-    scratch = np.empty(state.n_active)
-    if threshold is not None:
-        kernels.within_probabilities(alpha, beta, threshold, scratch)
-        p_within = float(scratch[champion])
-    else:
-        p_within = float(state.p_best[champion])
-    remaining = float(kernels.value_remaining_at(alpha, beta, champion, quantile, scratch))
+def stopping_status(state: ExperimentState) -> StoppingStatus:
+    """The stopping rule's view of ``state`` over the active headlines.
+
+    The rule judges the headlines under its own posterior
+    (:func:`headliner.core.stopping.stopping_posterior`: the effective counts
+    with a prior pooled across headlines), so its P(best) can be less sure
+    than the allocation's early on.
+    """
+    rule = state.stopping if state.stopping is not None else StoppingRule()
     record = state.record
+    n = state.n_active
+    alpha, beta = np.empty(n), np.empty(n)
+    kernels.stopping_posterior(
+        rule.params(),
+        state.effective_opens,
+        state.effective_non_opens,
+        record.alpha_prior,
+        record.beta_prior,
+        alpha,
+        beta,
+    )
+    p_best, within = np.empty(n), np.empty(n)
+    kernels.declared_winner(
+        rule.params(),
+        state.effective_opens,
+        state.effective_non_opens,
+        record.alpha_prior,
+        record.beta_prior,
+        0.0,
+        False,
+        p_best,
+        within,
+    )
+    champion = int(np.argmax(p_best))
+    remaining = kernels.value_remaining_at(
+        alpha, beta, champion, rule.value_remaining_quantile, np.empty(n)
+    )
     return StoppingStatus(
         champion=int(state.active[champion]),
-        p_best=float(state.p_best[champion]),
-        p_within=p_within,
-        value_remaining=remaining,
-        min_opens=None if rule is None else rule.min_opens,
+        p_best=float(p_best[champion]),
+        p_within=float(within[champion]),
+        value_remaining=float(remaining),
+        min_opens=None if state.stopping is None else state.stopping.min_opens,
         opens=int(state.opens.sum()),
         in_burn_in=state.in_burn_in,
         winner_declared=record.winner_arm is not None,

@@ -49,11 +49,19 @@ class StoppingSettings(_Input):
     enabled: bool = True
     p_best_threshold: float | None = Field(default=0.99, ge=0.5, le=1.0)
     value_remaining_threshold: float | None = Field(default=0.01, gt=0.0, lt=1.0)
-    value_remaining_quantile: float = Field(default=0.95, ge=0.5, lt=1.0)
+    value_remaining_quantile: float = Field(default=0.97, ge=0.5, lt=1.0)
     require: Literal["any", "all"] = "any"
     min_opens: int = Field(default=100, ge=0)
     check_interval_seconds: float = Field(
         default=3600.0, ge=0.0, le=366 * 86400.0, description="0: at every posterior refresh"
+    )
+    rate_spread: float | None = Field(
+        default=0.1,
+        gt=0.0,
+        le=10.0,
+        description="how much headlines' open rates usually differ (relative standard "
+        "deviation); the rule judges them under a prior pooled to that spread; null: the "
+        "experiment's own prior",
     )
 
     @model_validator(mode="after")
@@ -506,7 +514,7 @@ class StoppingStatusPublic(BaseModel):
     """The stopping rule's view on the delay-aware posterior, and any declaration."""
 
     champion_arm: int = Field(description="the active headline with the highest P(best)")
-    p_best: float = Field(description="the champion's P(best)")
+    p_best: float = Field(description="the champion's P(best), as the stopping rule sees it")
     p_within: float = Field(
         description="probability that no headline beats the champion by more than the "
         "value-remaining threshold"

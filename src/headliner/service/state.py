@@ -426,8 +426,11 @@ class StateCache:
             return state
         verdict = evaluate_stopping(
             rule,
-            state.posterior(),
+            state.effective_opens,
+            state.effective_non_opens,
             float(state.opens.sum()),
+            alpha_prior=state.record.alpha_prior,
+            beta_prior=state.record.beta_prior,
             ready=not state.in_burn_in,
             check=kernels.declared_winner,
         )

@@ -519,7 +519,17 @@ def _py_campaign_kernel(
 
         # 4. The stopping rule at its cadence, then this step's split.
         if has_rule and declared < 0 and check[t]:
-            declared = declared_winner(rule, alpha, beta, n_opens, n_short == 0, p_best, within)
+            declared = declared_winner(
+                rule,
+                eff_opens,
+                eff_non_opens,
+                params[0],
+                params[1],
+                n_opens,
+                n_short == 0,
+                p_best,
+                within,
+            )
             if declared >= 0:
                 decision_step = t
                 decision_sends = sent

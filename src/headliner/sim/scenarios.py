@@ -41,7 +41,7 @@ scenario's headlines, true rates, priors and ``seeds.monte_carlo_seed``
       burn_in_share: 1.0
       floor: 0.0
       winner_exploration: 0.0
-      stopping: {p_best_threshold: 0.99, min_opens: 100, check_interval: 1h}  # or off
+      stopping: {p_best_threshold: 0.99, min_opens: 100, check_interval: 1h, rate_spread: 0.05}  # or off
       delay_prior: {median: 3h, p95: 36h, weight: 20}
       counting: delay_aware                # known_curve, settled, immediate
       replications: 1000
@@ -321,8 +321,9 @@ class StoppingSpec(_Strict):
     require: Literal["any", "all"] = _STOPPING.require
     min_opens: int = Field(default=_STOPPING.min_opens, ge=0)
     check_interval: DurationOrZero = _STOPPING.check_interval_seconds
+    rate_spread: float | None = Field(default=_STOPPING.rate_spread, gt=0.0, allow_inf_nan=False)
 
-    @field_validator("p_best_threshold", "value_remaining_threshold", mode="before")
+    @field_validator("p_best_threshold", "value_remaining_threshold", "rate_spread", mode="before")
     @classmethod
     def _criterion_off(cls, value: Any) -> Any:
         return _switched_off(value)
@@ -430,6 +431,7 @@ class CampaignSpec(_Strict):
                     require=rule.require,
                     min_opens=rule.min_opens,
                     check_interval_seconds=rule.check_interval,
+                    rate_spread=rule.rate_spread,
                 ),
                 "campaign.stopping",
                 _STOPPING_KEYS,
@@ -484,6 +486,7 @@ _STOPPING_KEYS = {
     "require": "require",
     "min_opens": "min_opens",
     "check_interval_seconds": "check_interval",
+    "rate_spread": "rate_spread",
 }
 _CAMPAIGN_KEYS = {
     "true_rates": "/headlines",

@@ -30,10 +30,11 @@ def test_create_returns_the_experiment_with_defaults(client: TestClient) -> None
         "enabled": True,
         "p_best_threshold": 0.99,
         "value_remaining_threshold": 0.01,
-        "value_remaining_quantile": 0.95,
+        "value_remaining_quantile": 0.97,
         "require": "any",
         "min_opens": 100,
         "check_interval_seconds": 3600.0,
+        "rate_spread": 0.1,
     }
     assert body["winner_arm"] is None
 

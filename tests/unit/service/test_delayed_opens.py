@@ -123,7 +123,8 @@ def test_a_headline_added_mid_run_explores_within_its_share(store: SqlStore) -> 
 
 def test_stopping_looks_once_per_interval_and_waits_for_enough_opens(store: SqlStore) -> None:
     service, clock = make_service(store)
-    rule = StoppingRule(min_opens=100, check_interval_seconds=HOUR)
+    # The flat prior of the experiment (no pooling): this test is about when the rule looks.
+    rule = StoppingRule(min_opens=100, check_interval_seconds=HOUR, rate_spread=None)
     exp = service.create(build_spec("x", ["A", "B"], stopping=rule, burn_in_per_arm=0)).id
     outcomes(store, exp, 0, 300, 30, clock.now())
     outcomes(store, exp, 1, 300, 60, clock.now())
@@ -151,7 +152,7 @@ def test_stopping_looks_once_per_interval_and_waits_for_enough_opens(store: SqlS
 
 def test_no_declaration_during_burn_in(store: SqlStore) -> None:
     service, clock = make_service(store)
-    rule = StoppingRule(min_opens=0, check_interval_seconds=0.0)
+    rule = StoppingRule(min_opens=0, check_interval_seconds=0.0, rate_spread=None)
     exp = service.create(build_spec("x", ["A", "B"], stopping=rule, burn_in_per_arm=500)).id
     outcomes(store, exp, 0, 300, 10, clock.now())
     outcomes(store, exp, 1, 300, 90, clock.now())
@@ -166,7 +167,7 @@ def test_no_declaration_during_burn_in(store: SqlStore) -> None:
 @pytest.mark.parametrize("confirm", [True, False], ids=["confirm-declared", "overrule"])
 def test_completing_by_hand_records_why(store: SqlStore, confirm: bool) -> None:
     service, clock = make_service(store)
-    rule = StoppingRule(min_opens=10, check_interval_seconds=0.0)
+    rule = StoppingRule(min_opens=10, check_interval_seconds=0.0, rate_spread=None)
     exp = service.create(build_spec("x", ["A", "B"], stopping=rule, burn_in_per_arm=0)).id
     outcomes(store, exp, 0, 50, 2, clock.now())
     outcomes(store, exp, 1, 50, 30, clock.now())

@@ -41,7 +41,7 @@ scenario's headlines, true rates, priors and ``seeds.monte_carlo_seed``
       burn_in_share: 1.0
       floor: 0.0
       winner_exploration: 0.0
-      stopping: {p_best_threshold: 0.99, min_opens: 100, check_interval: 1h, rate_spread: 0.05}  # or off
+      stopping: {p_best_threshold: 0.99, min_opens: 100, rate_spread: 0.1}  # or off
       delay_prior: {median: 3h, p95: 36h, weight: 20}
       counting: delay_aware                # known_curve, settled, immediate
       replications: 1000

@@ -180,6 +180,17 @@ def section_stopping(r: int, seed: int) -> None:
             "40 headlines 1-5%, best 6%, 200,000 sends, hourly waves of 2,000",
             Campaign(forty_headlines(), 200_000, wave_size=2_000),
         ),
+        (
+            "small list 10% vs 15%, 5,000 sends, hourly waves of 500",
+            Campaign((0.10, 0.15), 5_000, wave_size=500),
+        ),
+        ("reference, waves every 15 min", reference_waves(interval_seconds=900.0)),
+        (
+            "reference, per send at 4,000 an hour (5-min refresh)",
+            Campaign(
+                REFERENCE, 100_000, wave_size=None, sends_per_hour=4_000.0, interval_seconds=300.0
+            ),
+        ),
     ]
     rows = []
     for name, campaign in cases:

@@ -81,7 +81,7 @@ class DelayPrior:
         Half of the eventual opens arrive within this time of the send.
     p95_seconds : float, default=129600 (36 h)
         95% of them arrive within this time; > ``median_seconds``.
-    weight : float, default=20.0
+    weight : float, default=5.0
         How many opens the prior curve counts as, >= 0 (0: the data alone,
         where there are data).
 
@@ -94,7 +94,7 @@ class DelayPrior:
 
     median_seconds: float = 3 * 3600.0
     p95_seconds: float = 36 * 3600.0
-    weight: float = 20.0
+    weight: float = 5.0
 
     def __post_init__(self) -> None:
         owner = "DelayPrior"

@@ -42,7 +42,7 @@ scenario's headlines, true rates, priors and ``seeds.monte_carlo_seed``
       floor: 0.0
       winner_exploration: 0.0
       stopping: {p_best_threshold: 0.99, min_opens: 100, rate_spread: 0.1}  # or off
-      delay_prior: {median: 3h, p95: 36h, weight: 20}
+      delay_prior: {median: 3h, p95: 36h, weight: 5}
       counting: delay_aware                # known_curve, settled, immediate
       replications: 1000
 
@@ -301,7 +301,7 @@ class OpenDelaySpec(_Strict):
 
 
 class DelayPriorSpec(_Strict):
-    """``delay_prior: {median: 3h, p95: 36h, weight: 20}``: the curve assumed before data."""
+    """``delay_prior: {median: 3h, p95: 36h, weight: 5}``: the curve assumed before data."""
 
     median: Duration = _DELAY_PRIOR.median_seconds
     p95: Duration = _DELAY_PRIOR.p95_seconds

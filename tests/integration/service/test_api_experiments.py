@@ -23,7 +23,7 @@ def test_create_returns_the_experiment_with_defaults(client: TestClient) -> None
     assert body["delay_prior"] == {
         "median_seconds": 3 * 3600.0,
         "p95_seconds": 36 * 3600.0,
-        "weight": 20.0,
+        "weight": 5.0,
     }
     assert [h["headline"] for h in body["headlines"]] == ["A", "B"]
     assert body["stopping"] == {

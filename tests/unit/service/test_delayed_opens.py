@@ -62,7 +62,9 @@ def test_one_wave_with_early_opens_is_not_read_as_a_99_percent_open_rate(
     assert 3_000 < a.effective_sends < 5_000
     assert 0.15 < a.posterior_mean < 0.27
     low, high = a.credible_interval
-    assert low < 812 / a.effective_sends < high < 0.5
+    # An hour in, how many opens are still to come is mostly the prior's guess:
+    # the interval is wide, and says so, but nowhere near 99.88%.
+    assert low < 812 / a.effective_sends < high < 0.7
     assert (a.matured_sends, a.observed_rate) == (0, None)
     assert report.delay.opens_seen == 812 + 795 + 780
     assert report.delay.horizon_seconds == HOUR

@@ -8,6 +8,7 @@ LOAD_USERS ?= 50
 LOAD_DURATION ?= 2m
 LOAD_WORKERS ?= 1
 LOAD_DATABASE_URL ?=
+BENCH_REPLICATIONS ?= 1000
 
 .PHONY: run test test-unit test-integration lint format type-check bench load-test clean venv
 
@@ -47,6 +48,7 @@ type-check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/decision_quality.py --replications $(BENCH_REPLICATIONS)
 
 load-test: $(STAMP)
 	$(BIN)/python tests/performance/run_load_test.py --users $(LOAD_USERS) \

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -35,7 +36,7 @@ from headliner.core.errors import (
 from headliner.service.auth import KeyCache
 from headliner.service.clock import Clock, SystemClock
 from headliner.service.deps import AppContext, Runner
-from headliner.service.experiments import ExperimentService
+from headliner.service.experiments import ExperimentService, warm_up
 from headliner.service.logs import configure_logging
 from headliner.service.metrics import Metrics
 from headliner.service.middleware import (
@@ -172,6 +173,8 @@ def create_app(
             metrics=metrics,
             run=Runner(threaded=config.store_calls_in_threadpool),
         )
+        # Load the compiled kernels now (compile them on a cold cache), not on the first requests.
+        await anyio.to_thread.run_sync(warm_up)
         if owned:
             # Collect once so garbage is not frozen with the rest; skipped for an injected
             # store (tests, embedding), where the ~0.1 s per app start adds up.

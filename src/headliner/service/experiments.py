@@ -29,19 +29,30 @@ from headliner.core.allocation import (
 from headliner.core.delay import DelayPrior
 from headliner.core.errors import ConflictError, NotFoundError
 from headliner.core.policies import make_policy
-from headliner.core.stopping import StoppingRule
+from headliner.core.stopping import StoppingRule, evaluate_stopping
 from headliner.core.validation import check_float, check_int, fail
 from headliner.service.clock import Clock
+from headliner.service.evidence import gather_evidence
 from headliner.service.reporting import Report, build_report
-from headliner.service.state import ExperimentState, StateCache, stopping_to_mapping
+from headliner.service.state import (
+    ExperimentState,
+    StateCache,
+    assemble_state,
+    delay_prior_of,
+    stopping_to_mapping,
+)
+from headliner.sim.engine import kernels
 from headliner.storage.base import (
     LIVE_STATUSES,
+    ArmCounts,
     ArmRecord,
     DecisionRecord,
     ExperimentRecord,
     ExperimentSpec,
     ExperimentStatus,
+    OpenDelays,
     OpenResult,
+    PendingSends,
     Store,
     WaveRecord,
 )
@@ -469,3 +480,55 @@ class ExperimentService:
                 # across a change is stale at once and rebuilt on the next call.
                 self._reports[key] = (generation, report)
         return report
+
+
+def warm_up() -> None:
+    """Run the decision path and the report once on made-up data, loading their kernels.
+
+    The service's numeric work runs in numba-compiled twins of the core
+    functions. The first call of each in a process loads its machine code
+    from numba's on-disk cache (compiling it when the cache is cold, once per
+    install, which takes about a minute); doing that at start-up keeps it off
+    the first requests. Nothing is stored.
+    """
+    window = 3600.0
+    record = ExperimentRecord(
+        id="warm-up",
+        name="warm-up",
+        status=ExperimentStatus.RUNNING,
+        policy="thompson",
+        policy_settings={},
+        alpha_prior=1.0,
+        beta_prior=1.0,
+        attribution_window_seconds=window,
+        burn_in_per_arm=0,
+        burn_in_share=1.0,
+        floor=0.0,
+        winner_exploration=0.0,
+        stopping={},
+        winner_arm=None,
+        created_at=0.0,
+        completed_at=None,
+        winner_reason=None,
+        delay_prior={},
+    )
+    arms = [ArmRecord(record.id, k, f"headline {k}", 0.0, None) for k in range(2)]
+    counts = [ArmCounts(k, 100, 10 + k, 50, 0, 60, 10) for k in range(2)]
+    pending = PendingSends(
+        arm=np.array([0, 1], dtype=np.int64),
+        age=np.array([600.0, 600.0]),
+        count=np.array([40.0, 39.0]),
+    )
+    delays = OpenDelays(
+        delay=np.array([300.0]), observable=np.array([600.0]), count=np.array([3.0])
+    )
+    evidence = gather_evidence(counts, pending, delays, window, delay_prior_of(record))
+    state = assemble_state(record, arms, counts, evidence, window)
+    evaluate_stopping(
+        StoppingRule(),
+        state.effective_opens,
+        state.effective_non_opens,
+        float(state.opens.sum()),
+        check=kernels.declared_winner,
+    )
+    build_report(state, [], now=window)

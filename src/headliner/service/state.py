@@ -217,6 +217,67 @@ def _winner_index(active: IntArray, winner_arm: int | None) -> int:
     return int(hits[0]) if hits.size else -1
 
 
+def assemble_state(
+    record: ExperimentRecord,
+    arms: list[ArmRecord],
+    counts: list[ArmCounts],
+    evidence: Evidence,
+    now: float,
+) -> ExperimentState:
+    """The state of an experiment from its stored parts and the evidence gathered now."""
+    active = np.array([a.arm for a in arms if a.active], dtype=np.int64)
+    by_arm = {c.arm: c for c in counts}
+    policy = make_policy(record.policy, **record.policy_settings)
+    effective_opens = evidence.effective_opens[active]
+    effective_non_opens = evidence.effective_non_opens[active]
+    running = record.status is ExperimentStatus.RUNNING
+    short = (effective_opens + effective_non_opens < record.burn_in_per_arm) & running
+    state = ExperimentState(
+        record=record,
+        arms=arms,
+        counts=counts,
+        evidence=evidence,
+        policy=policy,
+        stopping=stopping_from_mapping(record.stopping),
+        active=active,
+        opens=evidence.opens[active],
+        effective_opens=effective_opens,
+        effective_non_opens=effective_non_opens,
+        sends=np.array([by_arm[a].sends for a in active], dtype=np.int64),
+        matured=np.array([by_arm[a].matured for a in active], dtype=np.int64),
+        matured_opens=np.array([by_arm[a].matured_opens for a in active], dtype=np.float64),
+        short=np.asarray(short, dtype=np.bool_),
+        allocation=np.empty(active.shape[0]),
+        p_best=np.empty(active.shape[0]),
+        refreshed_at=now,
+    )
+    posterior = state.posterior()
+    kernels.within_probabilities(
+        np.array(posterior.alpha), np.array(posterior.beta), 0.0, state.p_best
+    )
+    state.p_best /= state.p_best.sum()
+    if running:
+        kernels.guarded_probabilities(
+            policy.code,
+            state.params(),
+            effective_opens,
+            effective_non_opens,
+            int(state.sends.sum()),
+            state.memory,
+            state.short,
+            record.burn_in_share,
+            record.floor,
+            state.allocation,
+        )
+    else:
+        kernels.winner_probabilities(
+            _winner_index(active, record.winner_arm),
+            record.winner_exploration,
+            state.allocation,
+        )
+    return state
+
+
 class StateCache:
     """Per-process cache of :class:`ExperimentState`, refreshed at most every ``max_age``.
 
@@ -344,67 +405,7 @@ class StateCache:
             window,
             prior,
         )
-        return self._assemble(record, arms, counts, evidence, now)
-
-    def _assemble(
-        self,
-        record: ExperimentRecord,
-        arms: list[ArmRecord],
-        counts: list[ArmCounts],
-        evidence: Evidence,
-        now: float,
-    ) -> ExperimentState:
-        active = np.array([a.arm for a in arms if a.active], dtype=np.int64)
-        by_arm = {c.arm: c for c in counts}
-        policy = make_policy(record.policy, **record.policy_settings)
-        effective_opens = evidence.effective_opens[active]
-        effective_non_opens = evidence.effective_non_opens[active]
-        running = record.status is ExperimentStatus.RUNNING
-        short = (effective_opens + effective_non_opens < record.burn_in_per_arm) & running
-        state = ExperimentState(
-            record=record,
-            arms=arms,
-            counts=counts,
-            evidence=evidence,
-            policy=policy,
-            stopping=stopping_from_mapping(record.stopping),
-            active=active,
-            opens=evidence.opens[active],
-            effective_opens=effective_opens,
-            effective_non_opens=effective_non_opens,
-            sends=np.array([by_arm[a].sends for a in active], dtype=np.int64),
-            matured=np.array([by_arm[a].matured for a in active], dtype=np.int64),
-            matured_opens=np.array([by_arm[a].matured_opens for a in active], dtype=np.float64),
-            short=np.asarray(short, dtype=np.bool_),
-            allocation=np.empty(active.shape[0]),
-            p_best=np.empty(active.shape[0]),
-            refreshed_at=now,
-        )
-        posterior = state.posterior()
-        kernels.within_probabilities(
-            np.array(posterior.alpha), np.array(posterior.beta), 0.0, state.p_best
-        )
-        state.p_best /= state.p_best.sum()
-        if running:
-            kernels.guarded_probabilities(
-                policy.code,
-                state.params(),
-                effective_opens,
-                effective_non_opens,
-                int(state.sends.sum()),
-                state.memory,
-                state.short,
-                record.burn_in_share,
-                record.floor,
-                state.allocation,
-            )
-        else:
-            kernels.winner_probabilities(
-                _winner_index(active, record.winner_arm),
-                record.winner_exploration,
-                state.allocation,
-            )
-        return state
+        return assemble_state(record, arms, counts, evidence, now)
 
     def _check_due(self, state: ExperimentState, rule: StoppingRule, now: float) -> bool:
         """Whether a look is due: the first refresh after each multiple of the interval."""
@@ -450,7 +451,7 @@ class StateCache:
         except ConflictError:
             # Another process (or a hand-made change) moved the experiment on first.
             record = self._store.get_experiment(state.record.id)
-        declared = self._assemble(record, state.arms, state.counts, state.evidence, now)
+        declared = assemble_state(record, state.arms, state.counts, state.evidence, now)
         declared.verdict = verdict
         return declared
 

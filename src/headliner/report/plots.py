@@ -384,7 +384,7 @@ def plot_campaign_p_best(study: CampaignStudy, path: Path) -> Path:
         ax.axhline(threshold, color="0.3", linestyle=":", linewidth=1)
         _note(
             ax,
-            f"stopping threshold {100 * threshold:g}%",
+            f"P(best) criterion of the stopping rule, {100 * threshold:g}%",
             (1.0, threshold - 0.02),
             ("axes fraction", "data"),
             ha="right",
@@ -407,8 +407,9 @@ def plot_campaign_p_best(study: CampaignStudy, path: Path) -> Path:
         fig,
         ax,
         finding,
-        f"Probability of being the best headline: median of {result.n_replications:,} "
-        "simulated campaigns, band 10-90%",
+        f"Probability of being the best headline, as the split sees it: median of "
+        f"{result.n_replications:,} simulated campaigns, band 10-90%. The rule also declares "
+        "on value remaining, often first.",
     )
     ax.set_ylim(0.0, 1.02)
     ax.set_xlim(hours[0], hours[-1] if hours[-1] > hours[0] else hours[0] + 1.0)

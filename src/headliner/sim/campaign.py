@@ -47,7 +47,7 @@ from headliner.core.delay import (
     effective_counts,
     interval_parameters,
 )
-from headliner.core.policies import Policy, ThompsonSampling
+from headliner.core.policies import THOMPSON, Policy, ThompsonSampling
 from headliner.core.posterior import within_probabilities
 from headliner.core.stopping import StoppingRule, declared_winner
 from headliner.core.validation import check_float, check_int, check_probabilities, fail
@@ -561,7 +561,12 @@ def _py_campaign_kernel(
         else:
             split_wave(n, probabilities, split)
         if r < record.shape[0] and record[r] == t:
-            within_probabilities(alpha, beta, 0.0, p_best_out[r])
+            if policy == THOMPSON and declared < 0 and n_short == 0 and guards[2] == 0.0:
+                # Thompson Sampling's split is P(best) itself: no second quadrature.
+                for k in range(n_arms):
+                    p_best_out[r, k] = probabilities[k]
+            else:
+                within_probabilities(alpha, beta, 0.0, p_best_out[r])
             for k in range(n_arms):
                 allocation_out[r, k] = split[k] / n if n > 0 else 0.0
             r += 1

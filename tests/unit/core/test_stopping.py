@@ -214,3 +214,16 @@ def test_declared_winner_needs_two_arms() -> None:
 
     assert declared_winner(rule, alone[0], alone[1], 1.0, 1.0, 1e6, True, p_best, within) == -1
     assert p_best[0] == 1.0
+
+
+def test_value_remaining_beyond_a_doubling(seed: int) -> None:
+    # Five headlines on their flat priors alone: any could be several times
+    # another, so the 95th percentile of the lift is far above 100%.
+    flat = BetaPosterior.from_prior(5)
+    alpha, beta = np.array(flat.alpha), np.array(flat.beta)
+    exact = value_remaining_at(alpha, beta, 0, 0.95, np.empty(5))
+    estimate = value_remaining(flat, np.random.default_rng(seed), n_draws=400_000, champion=0)
+    # The quantile of a heavy-tailed ratio: a relative tolerance of 5% is
+    # several Monte Carlo standard errors at 400,000 draws.
+    assert exact > 1.0
+    assert exact == pytest.approx(estimate, rel=0.05)

@@ -101,6 +101,8 @@ class ExperimentState:
     ``effective_non_opens`` make the posterior; ``short`` marks the headlines
     still in burn-in; ``allocation`` is the split of the next sends (guards
     or the winner's split applied), which is also each headline's propensity.
+    ``sends`` counts every send so far, this process's since the refresh
+    included (a policy's ``t``).
     """
 
     record: ExperimentRecord
@@ -114,8 +116,6 @@ class ExperimentState:
     effective_opens: FloatArray
     effective_non_opens: FloatArray
     sends: IntArray
-    matured: IntArray
-    matured_opens: FloatArray
     short: BoolArray
     allocation: FloatArray
     p_best: FloatArray
@@ -167,15 +167,6 @@ class ExperimentState:
         return BetaPosterior.from_counts(
             self.effective_opens,
             self.effective_non_opens,
-            self.record.alpha_prior,
-            self.record.beta_prior,
-        )
-
-    def matured_posterior(self) -> BetaPosterior:
-        """Posterior of the active headlines from their matured cohort alone."""
-        return BetaPosterior.from_counts(
-            self.matured_opens,
-            self.matured - self.matured_opens,
             self.record.alpha_prior,
             self.record.beta_prior,
         )
@@ -244,8 +235,6 @@ def assemble_state(
         effective_opens=effective_opens,
         effective_non_opens=effective_non_opens,
         sends=np.array([by_arm[a].sends for a in active], dtype=np.int64),
-        matured=np.array([by_arm[a].matured for a in active], dtype=np.int64),
-        matured_opens=np.array([by_arm[a].matured_opens for a in active], dtype=np.float64),
         short=np.asarray(short, dtype=np.bool_),
         allocation=np.empty(active.shape[0]),
         p_best=np.empty(active.shape[0]),

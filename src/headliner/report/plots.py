@@ -357,13 +357,7 @@ def plot_campaign_allocation(study: CampaignStudy, path: Path) -> Path:
         f"Share of {what} per headline: median of {result.n_replications:,} "
         "simulated campaigns, band 10-90%",
     )
-    ax.set_ylim(0.0, 1.0)
-    ax.set_xlim(hours[0], right)
-    ax.set_xlabel("hours since the first send")
-    ax.set_ylabel("share of sends")
-    _style(ax, percent_y=True)
-    _legend_outside(ax)
-    return _save(fig, path)
+    return _finish_over_hours(fig, ax, path, (hours[0], right), 1.0, "share of sends")
 
 
 def plot_campaign_p_best(study: CampaignStudy, path: Path) -> Path:
@@ -411,10 +405,20 @@ def plot_campaign_p_best(study: CampaignStudy, path: Path) -> Path:
         f"{result.n_replications:,} simulated campaigns, band 10-90%. The rule also declares "
         "on value remaining, often first.",
     )
-    ax.set_ylim(0.0, 1.02)
-    ax.set_xlim(hours[0], hours[-1] if hours[-1] > hours[0] else hours[0] + 1.0)
+    right = hours[-1] if hours[-1] > hours[0] else hours[0] + 1.0
+    return _finish_over_hours(
+        fig, ax, path, (hours[0], right), 1.02, "probability of being the best"
+    )
+
+
+def _finish_over_hours(
+    fig: Any, ax: Any, path: Path, x_range: tuple[float, float], top: float, ylabel: str
+) -> Path:
+    """Axes of a share plotted over campaign hours: limits, labels, style, legend; save."""
+    ax.set_ylim(0.0, top)
+    ax.set_xlim(*x_range)
     ax.set_xlabel("hours since the first send")
-    ax.set_ylabel("probability of being the best")
+    ax.set_ylabel(ylabel)
     _style(ax, percent_y=True)
     _legend_outside(ax)
     return _save(fig, path)

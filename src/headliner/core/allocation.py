@@ -26,8 +26,6 @@ guard active :func:`guarded_choice` takes exactly the draws of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numpy.typing import NDArray
 
@@ -37,14 +35,6 @@ from headliner.core.validation import check_float, check_int, fail
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One send's arm and the probability that the policy chose it then."""
-
-    arm: int
-    propensity: float
 
 
 def check_floor(floor: float, n_arms: int, owner: str = "allocation") -> float:

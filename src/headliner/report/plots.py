@@ -306,6 +306,22 @@ def _settled_hours(hours: FloatArray, *curves: FloatArray) -> float:
     return float(hours[min(int(changing[-1]) + 1, hours.size - 1)])
 
 
+def _median_bands(study: CampaignStudy, values: NDArray[np.float64]) -> tuple[Any, Any, Any]:
+    """A figure with each headline's median over campaign hours and its 10-90% band.
+
+    ``values`` has shape (n_replications, n_recorded, n_arms); returns the
+    figure, its axes and the (low, median, high) percentiles.
+    """
+    hours = study.result.recorded_hours
+    bands = np.percentile(values, _BAND, axis=0)
+    low, mid, high = bands
+    fig, ax = _pyplot().subplots(figsize=(11, 5.5))
+    for k, label in enumerate(_headline_labels(study)):
+        ax.fill_between(hours, low[:, k], high[:, k], color=_colour(k), alpha=0.15, linewidth=0)
+        ax.plot(hours, mid[:, k], color=_colour(k), linewidth=2, label=label)
+    return fig, ax, bands
+
+
 def plot_campaign_allocation(study: CampaignStudy, path: Path) -> Path:
     """Share of each wave's sends per headline over campaign hours.
 
@@ -313,14 +329,8 @@ def plot_campaign_allocation(study: CampaignStudy, path: Path) -> Path:
     dashed line at the median decision time.
     """
     result = study.result
-    plt = _pyplot()
+    fig, ax, (low, mid, high) = _median_bands(study, result.allocation)
     hours = result.recorded_hours
-    low, mid, high = np.percentile(result.allocation, _BAND, axis=0)
-    labels = _headline_labels(study)
-    fig, ax = plt.subplots(figsize=(11, 5.5))
-    for k, label in enumerate(labels):
-        ax.fill_between(hours, low[:, k], high[:, k], color=_colour(k), alpha=0.15, linewidth=0)
-        ax.plot(hours, mid[:, k], color=_colour(k), linewidth=2, label=label)
     _mark_decision(ax, study)
     # After every replication's split has settled (all declared), the curves are flat
     # to the end: show the settling and say so rather than squeeze it to the left.
@@ -363,14 +373,8 @@ def plot_campaign_allocation(study: CampaignStudy, path: Path) -> Path:
 def plot_campaign_p_best(study: CampaignStudy, path: Path) -> Path:
     """P(best) of each headline over campaign hours: median with a 10-90% band."""
     result = study.result
-    plt = _pyplot()
+    fig, ax, (low, mid, high) = _median_bands(study, result.p_best)
     hours = result.recorded_hours
-    low, mid, high = np.percentile(result.p_best, _BAND, axis=0)
-    labels = _headline_labels(study)
-    fig, ax = plt.subplots(figsize=(11, 5.5))
-    for k, label in enumerate(labels):
-        ax.fill_between(hours, low[:, k], high[:, k], color=_colour(k), alpha=0.15, linewidth=0)
-        ax.plot(hours, mid[:, k], color=_colour(k), linewidth=2, label=label)
     stopping = result.campaign.stopping
     threshold = _DEFAULT_P_BEST
     if stopping is not None and stopping.p_best_threshold is not None:

@@ -53,10 +53,6 @@ class DelayEstimate:
     horizon_seconds: float
     scale_variance: float
 
-    def at(self, age_seconds: float) -> float:
-        """Share of the eventual opens seen by ``age_seconds`` after the send."""
-        return float(kernels.curve_at(self.grid, self.cdf, float(age_seconds)))
-
     def quantile(self, share: float) -> float:
         """The delay within which ``share`` of the eventual opens arrive (seconds)."""
         j = int(np.searchsorted(self.cdf, share, side="left"))

@@ -10,7 +10,7 @@ LOAD_WORKERS ?= 1
 LOAD_DATABASE_URL ?=
 BENCH_REPLICATIONS ?= 1000
 
-.PHONY: run test test-unit test-integration lint format type-check bench load-test clean venv
+.PHONY: run test check test-unit test-integration lint format type-check bench load-test clean venv
 
 venv: $(STAMP)
 
@@ -23,9 +23,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/headliner simulate --out $(OUT)
 
+# The docstring examples under src/ run as doctests beside the unit and integration layers.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests/unit tests/integration \
-		--cov=headliner --cov-report=term --cov-report=xml:coverage.xml
+	$(BIN)/python -m pytest tests/unit tests/integration src/headliner --doctest-modules \
+		--ignore=src/headliner/storage/migrations --cov=headliner --cov-report=term --cov-report=xml:coverage.xml
 	$(BIN)/python -m coverage report --include='*/headliner/core/*' --fail-under=100
 
 test-unit: $(STAMP)
@@ -45,6 +46,9 @@ format: $(STAMP)
 
 type-check: $(STAMP)
 	$(BIN)/mypy --strict src
+
+# The house rules CI enforces before the tests: lint, format, import contracts, types.
+check: lint type-check
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -30,16 +30,38 @@ import numpy as np
 from numpy.typing import NDArray
 
 from headliner.core.policies import choose_arm, selection_probabilities_rule
-from headliner.core.validation import check_float, check_int, fail
+from headliner.core.validation import Interval, check_int, fail
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 
+#: The guards around the policy, in the service and in the campaign simulator.
+GUARD_CONSTRAINTS: dict[str, Interval] = {
+    # effective (delay-adjusted) sends each headline needs before the policy takes over
+    "burn_in_per_arm": Interval(int, 0, 10_000_000),
+    # cap on the total share of headlines still in burn-in while others are established
+    "burn_in_share": Interval(float, 0.0, 1.0),
+    # minimum share of sends per headline; K headlines also need K x floor <= 1
+    "floor": Interval(float, 0.0, 1.0, closed="left"),
+    # share of sends still spread evenly after a winner is declared
+    "winner_exploration": Interval(float, 0.0, 1.0),
+}
+
+
 def check_floor(floor: float, n_arms: int, owner: str = "allocation") -> float:
-    """Return ``floor`` if ``n_arms`` arms can each keep that share, else raise."""
-    return check_float(floor, "floor", owner, low=0.0, high=1.0 / n_arms)
+    """Return ``floor`` if ``n_arms`` arms can each keep that share, else raise.
+
+    Examples
+    --------
+    >>> check_floor(0.25, 4)
+    0.25
+    """
+    share = GUARD_CONSTRAINTS["floor"].check(floor, "floor", owner)
+    if share * n_arms > 1.0:
+        raise fail("floor", owner, f"at most 1/{n_arms} with {n_arms} headlines", floor)
+    return share
 
 
 # --- compiled-compatible rules ----------------------------------------------------

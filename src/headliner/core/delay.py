@@ -37,11 +37,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from headliner.core.validation import check_float
+from headliner.core.validation import Constraint, Interval, check_float, validate_params
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -66,6 +67,15 @@ def lognormal_cdf(t: float, mu: float, sigma: float, window: float) -> float:
         return 1.0
     top = 0.5 * math.erfc(-(math.log(window) - mu) / (sigma * _SQRT2))
     return 0.5 * math.erfc(-(math.log(t) - mu) / (sigma * _SQRT2)) / top
+
+
+#: How long after a send its open still counts.
+ATTRIBUTION_WINDOW = Interval(float, 0.0, 366 * 86400.0, closed="right")
+
+
+def check_delay_order(median_seconds: float, p95_seconds: float, owner: str) -> None:
+    """Raise unless the 95th percentile of a delay comes after its median."""
+    check_float(p95_seconds, "p95_seconds", owner, low=median_seconds, closed="neither")
 
 
 @dataclass(frozen=True)
@@ -95,14 +105,15 @@ class DelayPrior:
     median_seconds: float = 3 * 3600.0
     p95_seconds: float = 36 * 3600.0
     weight: float = 5.0
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "median_seconds": Interval(float, 0.0, None, closed="neither"),
+        "p95_seconds": Interval(float, 0.0, None, closed="neither"),
+        "weight": Interval(float, 0.0, 1e6),
+    }
 
     def __post_init__(self) -> None:
-        owner = "DelayPrior"
-        median = check_float(
-            self.median_seconds, "median_seconds", owner, low=0.0, closed="neither"
-        )
-        check_float(self.p95_seconds, "p95_seconds", owner, low=median, closed="neither")
-        check_float(self.weight, "weight", owner, low=0.0)
+        validate_params(self.parameter_constraints, vars(self), "DelayPrior")
+        check_delay_order(self.median_seconds, self.p95_seconds, "DelayPrior")
 
     @property
     def mu(self) -> float:

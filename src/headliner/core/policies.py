@@ -32,7 +32,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from headliner.core.posterior import within_probabilities
-from headliner.core.validation import check_float, check_int, fail
+from headliner.core.validation import (
+    Constraint,
+    Interval,
+    Options,
+    check_int,
+    fail,
+    validate_params,
+)
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -337,10 +344,18 @@ KERNEL_FUNCTIONS = (
 
 @dataclass(frozen=True)
 class Policy:
-    """A selection rule with its settings; subclasses are the concrete policies."""
+    """A selection rule with its settings; subclasses are the concrete policies.
+
+    A subclass declares its settings' allowed values in
+    ``parameter_constraints``; they are checked when it is built.
+    """
 
     name: ClassVar[str]
     code: ClassVar[int]
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+
+    def __post_init__(self) -> None:
+        validate_params(self.parameter_constraints, vars(self), type(self).__name__)
 
     def extra_params(self) -> tuple[float, ...]:
         """Policy-specific entries that follow the prior in the params vector."""
@@ -418,6 +433,15 @@ class UniformRandom(Policy):
     code: ClassVar[int] = UNIFORM
 
 
+#: What sizes an A/B test the way Evan Miller's calculator does.
+AB_TEST_SIZE_CONSTRAINTS: dict[str, Interval] = {
+    "baseline_rate": Interval(float, 0.0, 1.0, closed="neither"),
+    "min_detectable_lift": Interval(float, 0.0, None, closed="neither"),
+    "alpha": Interval(float, 0.0, 1.0, closed="neither"),
+    "power": Interval(float, 0.0, 1.0, closed="neither"),
+}
+
+
 def ab_test_sample_size(
     baseline_rate: float,
     min_detectable_lift: float,
@@ -444,10 +468,11 @@ def ab_test_sample_size(
     6510
     """
     owner = "ab_test_sample_size"
-    p1 = check_float(baseline_rate, "baseline_rate", owner, low=0.0, high=1.0, closed="neither")
-    lift = check_float(min_detectable_lift, "min_detectable_lift", owner, low=0.0, closed="neither")
-    a = check_float(alpha, "alpha", owner, low=0.0, high=1.0, closed="neither")
-    pw = check_float(power, "power", owner, low=0.0, high=1.0, closed="neither")
+    rules = AB_TEST_SIZE_CONSTRAINTS
+    p1 = rules["baseline_rate"].check(baseline_rate, "baseline_rate", owner)
+    lift = rules["min_detectable_lift"].check(min_detectable_lift, "min_detectable_lift", owner)
+    a = rules["alpha"].check(alpha, "alpha", owner)
+    pw = rules["power"].check(power, "power", owner)
     p2 = p1 * (1.0 + lift)
     if p2 >= 1.0:
         raise fail("min_detectable_lift", owner, f"< {1.0 / p1 - 1.0:.4g} for this baseline", lift)
@@ -476,9 +501,7 @@ class ABTestThenCommit(Policy):
     n_test_sends: int
     name: ClassVar[str] = "ab_test"
     code: ClassVar[int] = AB_TEST
-
-    def __post_init__(self) -> None:
-        check_int(self.n_test_sends, "n_test_sends", "ABTestThenCommit", low=0)
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"n_test_sends": Interval(int, 0)}
 
     @classmethod
     def planned(
@@ -512,9 +535,7 @@ class EpsilonGreedy(Policy):
     epsilon: float = 0.1
     name: ClassVar[str] = "epsilon_greedy"
     code: ClassVar[int] = EPSILON_GREEDY
-
-    def __post_init__(self) -> None:
-        check_float(self.epsilon, "epsilon", "EpsilonGreedy", low=0.0, high=1.0)
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {"epsilon": Interval(float, 0, 1)}
 
     def extra_params(self) -> tuple[float, ...]:
         return (self.epsilon,)
@@ -542,11 +563,9 @@ class TopTwoThompson(Policy):
     leader_probability: float = 0.5
     name: ClassVar[str] = "top_two"
     code: ClassVar[int] = TOP_TWO
-
-    def __post_init__(self) -> None:
-        check_float(
-            self.leader_probability, "leader_probability", "TopTwoThompson", low=0.0, high=1.0
-        )
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "leader_probability": Interval(float, 0.0, 1.0)
+    }
 
     def extra_params(self) -> tuple[float, ...]:
         return (self.leader_probability,)
@@ -563,6 +582,11 @@ POLICY_CLASSES: dict[str, type[Policy]] = {
         TopTwoThompson,
     )
 }
+
+
+#: Policies that decide from a posterior refreshed between sends, so they run live
+#: traffic and waves: the service offers these, and the campaign simulator runs them.
+LIVE_POLICIES = Options(("thompson", "uniform", "top_two"))
 
 
 def make_policy(name: str, **settings: float) -> Policy:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from headliner.core.validation import check_float, check_int, fail
+from headliner.core.validation import Interval, check_float, check_int, fail
 
 # scipy.special and scipy.integrate are imported inside the functions that
 # use them: a process that only simulates (the seed API, Monte Carlo) never
@@ -29,9 +29,23 @@ from headliner.core.validation import check_float, check_int, fail
 
 FloatArray = NDArray[np.float64]
 
+#: The Beta prior every arm starts from: pseudo-opens and pseudo-non-opens, > 0.
+PRIOR_CONSTRAINTS: dict[str, Interval] = {
+    "alpha_prior": Interval(float, 0.0, None, closed="neither"),
+    "beta_prior": Interval(float, 0.0, None, closed="neither"),
+}
+
 # expected_max integrates only where some density is non-negligible: outside
 # the [TAIL, 1 - TAIL] quantiles of every arm its integrand is below 1e-12.
 _TAIL = 1e-13
+
+
+def check_prior(alpha_prior: object, beta_prior: object, owner: str) -> tuple[float, float]:
+    """Return the Beta prior's two parameters when :data:`PRIOR_CONSTRAINTS` allows them."""
+    return (
+        PRIOR_CONSTRAINTS["alpha_prior"].check(alpha_prior, "alpha_prior", owner),
+        PRIOR_CONSTRAINTS["beta_prior"].check(beta_prior, "beta_prior", owner),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,8 +92,7 @@ class BetaPosterior:
     ) -> BetaPosterior:
         """Posterior before any send: every arm at Beta(alpha_prior, beta_prior)."""
         n = check_int(n_arms, "n_arms", "BetaPosterior", low=1)
-        a = check_float(alpha_prior, "alpha_prior", "BetaPosterior", low=0.0, closed="neither")
-        b = check_float(beta_prior, "beta_prior", "BetaPosterior", low=0.0, closed="neither")
+        a, b = check_prior(alpha_prior, beta_prior, "BetaPosterior")
         return cls(np.full(n, a), np.full(n, b))
 
     @classmethod
@@ -91,8 +104,7 @@ class BetaPosterior:
         beta_prior: float = 1.0,
     ) -> BetaPosterior:
         """Posterior after ``opens`` and ``non_opens`` per arm, from a Beta prior."""
-        a = check_float(alpha_prior, "alpha_prior", "BetaPosterior", low=0.0, closed="neither")
-        b = check_float(beta_prior, "beta_prior", "BetaPosterior", low=0.0, closed="neither")
+        a, b = check_prior(alpha_prior, beta_prior, "BetaPosterior")
         o = np.asarray(opens, dtype=np.float64)
         f = np.asarray(non_opens, dtype=np.float64)
         for name, values in (("opens", o), ("non_opens", f)):

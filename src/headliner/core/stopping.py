@@ -41,13 +41,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from headliner.core.posterior import within_probabilities
-from headliner.core.validation import check_float, check_int, fail
+from headliner.core.validation import Constraint, Interval, Options, fail, validate_params
 
 FloatArray = NDArray[np.float64]
 
@@ -93,37 +93,23 @@ class StoppingRule:
     check_interval_seconds: float = 3600.0
     rate_spread: float | None = 0.1
 
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "p_best_threshold": Interval(float, 0.5, 1.0, optional=True),
+        "value_remaining_threshold": Interval(float, 0.0, 1.0, closed="neither", optional=True),
+        "value_remaining_quantile": Interval(float, 0.5, 1.0, closed="left"),
+        "require": Options(("any", "all")),
+        "min_opens": Interval(int, 0),
+        "check_interval_seconds": Interval(float, 0.0, 366 * 86400.0),
+        "rate_spread": Interval(float, 0.0, 10.0, closed="right", optional=True),
+    }
+
     def __post_init__(self) -> None:
         owner = "StoppingRule"
         if self.p_best_threshold is None and self.value_remaining_threshold is None:
             raise fail(
                 "p_best_threshold", owner, "set when value_remaining_threshold is None", None
             )
-        if self.p_best_threshold is not None:
-            check_float(self.p_best_threshold, "p_best_threshold", owner, low=0.5, high=1.0)
-        if self.value_remaining_threshold is not None:
-            check_float(
-                self.value_remaining_threshold,
-                "value_remaining_threshold",
-                owner,
-                low=0.0,
-                high=1.0,
-                closed="neither",
-            )
-        check_float(
-            self.value_remaining_quantile,
-            "value_remaining_quantile",
-            owner,
-            low=0.5,
-            high=1.0,
-            closed="left",
-        )
-        if self.require not in ("any", "all"):
-            raise fail("require", owner, "one of 'any', 'all'", self.require)
-        check_int(self.min_opens, "min_opens", owner, low=0)
-        check_float(self.check_interval_seconds, "check_interval_seconds", owner, low=0.0)
-        if self.rate_spread is not None:
-            check_float(self.rate_spread, "rate_spread", owner, low=0.0, closed="neither")
+        validate_params(self.parameter_constraints, vars(self), owner)
 
     def params(self) -> FloatArray:
         """The rule as the float vector :func:`declared_winner` reads (0 = criterion off)."""

@@ -2,12 +2,21 @@
 
 Every message reads "The 'name' parameter of Owner must be <rule>. Got <value> instead."
 so a user learns the parameter, the allowed range and what they passed.
+
+Each parameter's allowed values are declared once, next to what they
+constrain, as an :class:`Interval` or :class:`Options` in a
+``parameter_constraints`` mapping (scikit-learn's ``_parameter_constraints``
+is the model). The library checks them with :func:`validate_params`; the
+service's request schemas and the scenario loader read the same declarations
+(:meth:`Interval.bounds`, :attr:`Options.values`), so a bound is changed in
+one place.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -68,13 +77,7 @@ def check_float(
     closed: Closed = "both",
 ) -> float:
     """Return ``value`` as a finite float inside the interval, or raise."""
-    rule = f"a float {_interval(low, high, closed)}"
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise fail(name, owner, rule, value)
-    x = float(value)
-    if not math.isfinite(x) or not _inside(x, low, high, closed):
-        raise fail(name, owner, rule, value)
-    return x
+    return Interval(float, low, high, closed).check(value, name, owner)
 
 
 def check_int(
@@ -86,13 +89,7 @@ def check_int(
     high: int | None = None,
 ) -> int:
     """Return ``value`` as an int inside ``[low, high]``, or raise."""
-    rule = f"an int {_interval(low, high, 'both')}"
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise fail(name, owner, rule, value)
-    x = int(value)
-    if not _inside(x, low, high, "both"):
-        raise fail(name, owner, rule, value)
-    return x
+    return int(Interval(int, low, high).check(value, name, owner))
 
 
 def check_probabilities(
@@ -109,3 +106,117 @@ def check_probabilities(
     if np.any(bad):
         raise fail(name, owner, "a sequence of floats in the range [0, 1]", float(array[bad][0]))
     return array
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The allowed range of a numeric parameter.
+
+    Parameters
+    ----------
+    kind : {int, float}
+        ``int`` admits integers only (never ``bool``); ``float`` admits any
+        finite real number.
+    low, high : float or None, default=None
+        The bounds; None leaves that side open.
+    closed : {"both", "left", "right", "neither"}, default="both"
+        Which bounds belong to the range.
+    optional : bool, default=False
+        Whether None is allowed too (for a criterion that can be switched off).
+
+    Examples
+    --------
+    >>> share = Interval(float, 0.0, 1.0, closed="left")
+    >>> share.describe(), share.bounds()
+    ('a float in the range [0, 1)', {'ge': 0.0, 'lt': 1.0})
+    >>> share.check(0.25, "floor", "Experiment")
+    0.25
+    """
+
+    kind: type[int] | type[float]
+    low: float | None = None
+    high: float | None = None
+    closed: Closed = "both"
+    optional: bool = False
+
+    def describe(self) -> str:
+        """The rule as the error message words it ("a float in the range [0, 1]")."""
+        rule = f"a{'n' if self.kind is int else ''} {self.kind.__name__} "
+        rule += _interval(self.low, self.high, self.closed)
+        return rule + " or None" if self.optional else rule
+
+    def check(self, value: object, name: str, owner: str) -> float:
+        """Return ``value`` (as ``kind``) when it lies in the range, or raise.
+
+        Raises
+        ------
+        InvalidParameterError
+            Naming ``name``, ``owner``, the range and ``value``.
+        """
+        if value is None and self.optional:
+            return value  # type: ignore[return-value]  # the caller asked for None to pass
+        numeric = int | np.integer if self.kind is int else int | float | np.integer | np.floating
+        if isinstance(value, bool) or not isinstance(value, numeric):
+            raise fail(name, owner, self.describe(), value)
+        x = self.kind(value)
+        if not math.isfinite(x) or not _inside(x, self.low, self.high, self.closed):
+            raise fail(name, owner, self.describe(), value)
+        return x
+
+    def bounds(self) -> dict[str, float]:
+        """The range as pydantic's ``Field`` (and annotated-types) keywords."""
+        out: dict[str, float] = {}
+        if self.low is not None:
+            out["ge" if self.closed in ("both", "left") else "gt"] = self.low
+        if self.high is not None:
+            out["le" if self.closed in ("both", "right") else "lt"] = self.high
+        return out
+
+
+@dataclass(frozen=True)
+class Options:
+    """The allowed values of a named choice.
+
+    Examples
+    --------
+    >>> Options(("any", "all")).describe()
+    "one of 'any', 'all'"
+    """
+
+    values: tuple[str, ...]
+
+    def describe(self) -> str:
+        """The rule as the error message words it ("one of 'a', 'b'")."""
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+    def check(self, value: object, name: str, owner: str) -> str:
+        """Return ``value`` when it is one of the options, or raise."""
+        if not isinstance(value, str) or value not in self.values:
+            raise fail(name, owner, self.describe(), value)
+        return value
+
+
+Constraint = Interval | Options
+
+
+def validate_params(
+    constraints: Mapping[str, Constraint], params: Mapping[str, object], owner: str
+) -> None:
+    """Check every parameter of ``params`` that ``constraints`` declares.
+
+    Raises
+    ------
+    InvalidParameterError
+        For the first parameter outside its declared range.
+
+    Examples
+    --------
+    >>> validate_params({"epsilon": Interval(float, 0, 1)}, {"epsilon": 1.5}, "EpsilonGreedy")
+    Traceback (most recent call last):
+    ...
+    headliner.core.errors.InvalidParameterError: The 'epsilon' parameter of EpsilonGreedy \
+must be a float in the range [0, 1]. Got 1.5 instead.
+    """
+    for name, constraint in constraints.items():
+        if name in params:
+            constraint.check(params[name], name, owner)

@@ -30,7 +30,7 @@ import yaml
 from pydantic import ValidationError
 
 from headliner.core.errors import InvalidParameterError
-from headliner.service.experiments import SERVICE_POLICIES
+from headliner.core.policies import LIVE_POLICIES
 from headliner.service.schemas import ExperimentCreate
 from headliner.storage.base import ExperimentSpec
 
@@ -49,7 +49,7 @@ def spec_from_mapping(data: dict[str, Any], *, default_name: str) -> ExperimentS
     """Validate a mapping shaped like the file format above and build the spec."""
     settings: dict[str, Any] = {k: v for k, v in data.items() if k in ExperimentCreate.model_fields}
     policy = settings.get("policy")
-    if not (isinstance(policy, str) and policy.replace("-", "_") in SERVICE_POLICIES):
+    if not (isinstance(policy, str) and policy.replace("-", "_") in LIVE_POLICIES.values):
         # A simulator's top-level policy (or list of them) is not the service's to reject;
         # `experiment: {policy: ...}` below is validated strictly.
         settings.pop("policy", None)

@@ -21,16 +21,18 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from headliner.core.allocation import (
+    GUARD_CONSTRAINTS,
     check_floor,
     guarded_choice,
     largest_remainder,
     winner_choice,
 )
-from headliner.core.delay import DelayPrior
+from headliner.core.delay import ATTRIBUTION_WINDOW, DelayPrior
 from headliner.core.errors import ConflictError, NotFoundError
-from headliner.core.policies import make_policy
+from headliner.core.policies import LIVE_POLICIES, POLICY_CLASSES
+from headliner.core.posterior import PRIOR_CONSTRAINTS
 from headliner.core.stopping import StoppingRule, evaluate_stopping
-from headliner.core.validation import check_float, check_int, fail
+from headliner.core.validation import Interval, fail, validate_params
 from headliner.service.clock import Clock
 from headliner.service.evidence import gather_evidence
 from headliner.service.reporting import Report, build_report
@@ -57,8 +59,12 @@ from headliner.storage.base import (
     WaveRecord,
 )
 
-#: Policies the service offers (the simulator has more; these suit live traffic).
-SERVICE_POLICIES = ("thompson", "uniform", "top_two")
+#: The numbers of requests that only the service takes (the rest are declared in core).
+REQUEST_CONSTRAINTS: dict[str, Interval] = {
+    "sends": Interval(int, 1, 100_000_000),  # of a wave
+    "reward": Interval(int, 0, 1),  # an explicit outcome: 1 opened, 0 not opened
+    "opens": Interval(int, 0),  # a headline's running total of a wave's opens
+}
 
 _OWNER = "Experiment"
 #: The recorded reason of a winner named by hand (``complete``).
@@ -126,38 +132,41 @@ def build_spec(
         raise fail("headlines", _OWNER, "a list of at least 2 non-empty strings", headlines)
     if len(set(texts)) != len(texts):
         raise fail("headlines", _OWNER, "a list of distinct strings", texts)
-    policy_name = policy.replace("-", "_") if isinstance(policy, str) else policy
-    if policy_name not in SERVICE_POLICIES:
-        raise fail("policy", _OWNER, f"one of {', '.join(SERVICE_POLICIES)}", policy)
+    policy_name = LIVE_POLICIES.check(
+        policy.replace("-", "_") if isinstance(policy, str) else policy, "policy", _OWNER
+    )
     settings: dict[str, float] = {}
     if leader_probability is not None:
         if policy_name != "top_two":
             raise fail("leader_probability", _OWNER, "set only with policy 'top_two'", policy)
-        settings["leader_probability"] = check_float(
-            leader_probability, "leader_probability", _OWNER, low=0.0, high=1.0
-        )
-    make_policy(str(policy_name), **settings)
+        settings["leader_probability"] = leader_probability
+    policy_class = POLICY_CLASSES[policy_name]
+    validate_params(policy_class.parameter_constraints, settings, _OWNER)
+    validate_params(
+        {**PRIOR_CONSTRAINTS, **GUARD_CONSTRAINTS},
+        {
+            "alpha_prior": alpha_prior,
+            "beta_prior": beta_prior,
+            "burn_in_per_arm": burn_in_per_arm,
+            "burn_in_share": burn_in_share,
+            "winner_exploration": winner_exploration,
+        },
+        _OWNER,
+    )
+    ATTRIBUTION_WINDOW.check(attribution_window_seconds, "attribution_window_seconds", _OWNER)
     rule = (stopping or StoppingRule()) if auto_stop else None
     return ExperimentSpec(
         name=name.strip(),
         headlines=texts,
-        policy=str(policy_name),
-        policy_settings=settings,
-        alpha_prior=check_float(alpha_prior, "alpha_prior", _OWNER, low=0.0, closed="neither"),
-        beta_prior=check_float(beta_prior, "beta_prior", _OWNER, low=0.0, closed="neither"),
-        attribution_window_seconds=check_float(
-            attribution_window_seconds,
-            "attribution_window_seconds",
-            _OWNER,
-            low=0.0,
-            closed="neither",
-        ),
-        burn_in_per_arm=check_int(burn_in_per_arm, "burn_in_per_arm", _OWNER, low=0),
-        burn_in_share=check_float(burn_in_share, "burn_in_share", _OWNER, low=0.0, high=1.0),
+        policy=policy_name,
+        policy_settings={k: float(v) for k, v in settings.items()},
+        alpha_prior=float(alpha_prior),
+        beta_prior=float(beta_prior),
+        attribution_window_seconds=float(attribution_window_seconds),
+        burn_in_per_arm=int(burn_in_per_arm),
+        burn_in_share=float(burn_in_share),
         floor=check_floor(floor, len(texts), _OWNER),
-        winner_exploration=check_float(
-            winner_exploration, "winner_exploration", _OWNER, low=0.0, high=1.0
-        ),
+        winner_exploration=float(winner_exploration),
         stopping=stopping_to_mapping(rule),
         delay_prior=asdict(delay_prior) if delay_prior is not None else {},
     )
@@ -394,14 +403,14 @@ class ExperimentService:
 
     def record_outcome(self, experiment_id: str, decision_id: str, reward: int) -> bool:
         """Set an explicit 0/1 outcome; False if the same outcome was already stored."""
-        value = check_int(reward, "reward", "Outcome", low=0, high=1)
+        value = int(REQUEST_CONSTRAINTS["reward"].check(reward, "reward", "Outcome"))
         self.cache.get(experiment_id)  # 404 for an unknown experiment before the decision
         return self.store.record_outcome(experiment_id, decision_id, value, self.clock.now())
 
     # --- waves ----------------------------------------------------------------
     def allocate(self, experiment_id: str, n_sends: int) -> WaveResult:
         """Split a wave of ``n_sends`` over the active headlines and record it as pending."""
-        n = check_int(n_sends, "sends", "Allocation", low=1)
+        n = int(REQUEST_CONSTRAINTS["sends"].check(n_sends, "sends", "Allocation"))
         # A wave moves many sends at once, so it is worth a fresh posterior.
         state = self.state(experiment_id, fresh=True)
         record = state.record
@@ -432,7 +441,7 @@ class ExperimentService:
             arm = by_text.get(key) if isinstance(key, str) else key
             if arm is None or not 0 <= arm < len(state.arms):
                 raise NotFoundError(f"Headline {key!r} not found in experiment {experiment_id}.")
-            arm_to_total[arm] = check_int(total, "opens", "WaveOpens", low=0)
+            arm_to_total[arm] = int(REQUEST_CONSTRAINTS["opens"].check(total, "opens", "WaveOpens"))
         wave = self.store.record_wave_opens(
             experiment_id,
             wave_id,

@@ -1,14 +1,17 @@
 """Request (``*Create``) and response (``*Public``) models of the HTTP API.
 
-Field constraints here give malformed requests a 422 that names the field;
-the domain layer checks the same rules again for callers that skip HTTP
-(the CLI).
+Field constraints here give malformed requests a 422 that names the field.
+The numeric bounds and named choices are not written here: they are read
+from the declarations next to what they constrain (``parameter_constraints``
+and the ``*_CONSTRAINTS`` mappings of :mod:`headliner.core`, and
+:data:`~headliner.service.experiments.REQUEST_CONSTRAINTS`), which the domain
+layer checks again for callers that skip HTTP (the CLI).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -20,11 +23,21 @@ from pydantic import (
     model_validator,
 )
 
-from headliner.core.delay import DelayPrior
+from headliner.core.allocation import GUARD_CONSTRAINTS, check_floor
+from headliner.core.delay import ATTRIBUTION_WINDOW, DelayPrior
+from headliner.core.policies import LIVE_POLICIES, TopTwoThompson
+from headliner.core.posterior import PRIOR_CONSTRAINTS
 from headliner.core.stopping import StoppingRule
-from headliner.service.experiments import DecisionResult, WaveResult, build_spec
+from headliner.core.validation import Options
+from headliner.service.experiments import (
+    REQUEST_CONSTRAINTS,
+    DecisionResult,
+    WaveResult,
+    build_spec,
+)
 from headliner.service.reporting import DelaySummary, Report, StoppingStatus
 from headliner.service.state import ExperimentState, delay_prior_of, stopping_from_mapping
+from headliner.sim.scenarios import within
 from headliner.storage.base import (
     ApiKeyRecord,
     ArmRecord,
@@ -34,8 +47,21 @@ from headliner.storage.base import (
     Snapshot,
 )
 
+
+def one_of(options: Options) -> Any:
+    """A declared choice as field metadata (the enum of the OpenAPI document)."""
+    return Field(json_schema_extra={"enum": list(options.values)})
+
+
 Headline = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Reward = Annotated[int, Field(strict=True, ge=0, le=1, description="1 opened, 0 not opened")]
+Reward = Annotated[
+    int,
+    Field(strict=True, description="1 opened, 0 not opened"),
+    within(REQUEST_CONSTRAINTS["reward"]),
+]
+_RULE = StoppingRule.parameter_constraints
+_DEFAULT_RULE = StoppingRule()
+_DELAY = DelayPrior.parameter_constraints
 
 
 class _Input(BaseModel):
@@ -47,18 +73,22 @@ class StoppingSettings(_Input):
     """When to declare a winner automatically (see ``headliner.core.stopping.StoppingRule``)."""
 
     enabled: bool = True
-    p_best_threshold: float | None = Field(default=0.99, ge=0.5, le=1.0)
-    value_remaining_threshold: float | None = Field(default=0.01, gt=0.0, lt=1.0)
-    value_remaining_quantile: float = Field(default=0.97, ge=0.5, lt=1.0)
-    require: Literal["any", "all"] = "any"
-    min_opens: int = Field(default=100, ge=0)
-    check_interval_seconds: float = Field(
-        default=3600.0, ge=0.0, le=366 * 86400.0, description="0: at every posterior refresh"
+    p_best_threshold: Annotated[float | None, within(_RULE["p_best_threshold"])] = (
+        _DEFAULT_RULE.p_best_threshold
     )
-    rate_spread: float | None = Field(
-        default=0.1,
-        gt=0.0,
-        le=10.0,
+    value_remaining_threshold: Annotated[
+        float | None, within(_RULE["value_remaining_threshold"])
+    ] = _DEFAULT_RULE.value_remaining_threshold
+    value_remaining_quantile: Annotated[float, within(_RULE["value_remaining_quantile"])] = (
+        _DEFAULT_RULE.value_remaining_quantile
+    )
+    require: Literal["any", "all"] = _DEFAULT_RULE.require
+    min_opens: Annotated[int, within(_RULE["min_opens"])] = _DEFAULT_RULE.min_opens
+    check_interval_seconds: Annotated[float, within(_RULE["check_interval_seconds"])] = Field(
+        default=_DEFAULT_RULE.check_interval_seconds, description="0: at every posterior refresh"
+    )
+    rate_spread: Annotated[float | None, within(_RULE["rate_spread"])] = Field(
+        default=_DEFAULT_RULE.rate_spread,
         description="how much headlines' open rates usually differ (relative standard "
         "deviation); the rule judges them under a prior pooled to that spread; null: the "
         "experiment's own prior",
@@ -87,14 +117,14 @@ class StoppingSettings(_Input):
 class DelayPriorSettings(_Input):
     """The open-delay curve assumed until the experiment's own opens say otherwise."""
 
-    median_seconds: float = Field(
-        default=DelayPrior.median_seconds, gt=0.0, description="half the opens arrive by then"
+    median_seconds: Annotated[float, within(_DELAY["median_seconds"])] = Field(
+        default=DelayPrior.median_seconds, description="half the opens arrive by then"
     )
-    p95_seconds: float = Field(
-        default=DelayPrior.p95_seconds, gt=0.0, description="95% of the opens arrive by then"
+    p95_seconds: Annotated[float, within(_DELAY["p95_seconds"])] = Field(
+        default=DelayPrior.p95_seconds, description="95% of the opens arrive by then"
     )
-    weight: float = Field(
-        default=DelayPrior.weight, ge=0.0, le=1e6, description="how many opens the curve counts as"
+    weight: Annotated[float, within(_DELAY["weight"])] = Field(
+        default=DelayPrior.weight, description="how many opens the curve counts as"
     )
 
     @model_validator(mode="after")
@@ -113,34 +143,30 @@ class ExperimentCreate(_Input):
 
     name: str = Field(min_length=1, max_length=200, examples=["Spring sale"])
     headlines: list[Headline] = Field(min_length=2, max_length=100)
-    policy: Literal["thompson", "uniform", "top_two", "top-two"] = "thompson"
-    leader_probability: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="top_two only: the leader's share of sends"
-    )
-    alpha_prior: float = Field(default=1.0, gt=0.0, le=1e6)
-    beta_prior: float = Field(default=1.0, gt=0.0, le=1e6)
-    attribution_window_seconds: float = Field(
+    policy: Annotated[str, one_of(Options((*LIVE_POLICIES.values, "top-two")))] = "thompson"
+    leader_probability: Annotated[
+        float | None, within(TopTwoThompson.parameter_constraints["leader_probability"])
+    ] = Field(default=None, description="top_two only: the leader's share of sends")
+    alpha_prior: Annotated[float, within(PRIOR_CONSTRAINTS["alpha_prior"])] = 1.0
+    beta_prior: Annotated[float, within(PRIOR_CONSTRAINTS["beta_prior"])] = 1.0
+    attribution_window_seconds: Annotated[float, within(ATTRIBUTION_WINDOW)] = Field(
         default=72 * 3600.0,
-        gt=0.0,
-        le=366 * 86400.0,
         description="A send without an open becomes a non-open once this has passed.",
     )
-    burn_in_per_arm: int = Field(
+    burn_in_per_arm: Annotated[int, within(GUARD_CONSTRAINTS["burn_in_per_arm"])] = Field(
         default=100,
-        ge=0,
-        le=10_000_000,
         description="effective (delay-adjusted) sends each headline needs before the policy "
         "takes over; until then sends are split evenly",
     )
-    burn_in_share: float = Field(
+    burn_in_share: Annotated[float, within(GUARD_CONSTRAINTS["burn_in_share"])] = Field(
         default=1.0,
-        ge=0.0,
-        le=1.0,
         description="cap on the total share of headlines still in burn-in while others are "
         "established (e.g. one added mid-run); each gets at most an even share",
     )
-    floor: float = Field(default=0.0, ge=0.0, lt=1.0, description="minimum share per headline")
-    winner_exploration: float = Field(default=0.0, ge=0.0, le=1.0)
+    floor: Annotated[float, within(GUARD_CONSTRAINTS["floor"])] = Field(
+        default=0.0, description="minimum share per headline"
+    )
+    winner_exploration: Annotated[float, within(GUARD_CONSTRAINTS["winner_exploration"])] = 0.0
     stopping: StoppingSettings = Field(default_factory=StoppingSettings)
     delay_prior: DelayPriorSettings = Field(default_factory=DelayPriorSettings)
 
@@ -170,13 +196,16 @@ class ExperimentCreate(_Input):
             raise ValueError("headlines must be distinct")
         return headlines
 
+    @field_validator("policy")
+    @classmethod
+    def _live_policy(cls, policy: str) -> str:
+        return LIVE_POLICIES.check(policy.replace("-", "_"), "policy", "Experiment")
+
     @field_validator("floor")
     @classmethod
     def _floor_fits(cls, floor: float, info: ValidationInfo) -> float:
         headlines = info.data.get("headlines")
-        if headlines and floor * len(headlines) > 1.0:
-            raise ValueError(f"floor x {len(headlines)} headlines must not exceed 1")
-        return floor
+        return check_floor(floor, len(headlines), "Experiment") if headlines else floor
 
 
 class ArmPublic(BaseModel):
@@ -362,7 +391,9 @@ class OutcomePublic(BaseModel):
 class AllocationCreate(_Input):
     """A wave to split over the headlines."""
 
-    sends: int = Field(strict=True, ge=1, le=100_000_000, examples=[50_000])
+    sends: Annotated[int, within(REQUEST_CONSTRAINTS["sends"])] = Field(
+        strict=True, examples=[50_000]
+    )
 
 
 class WaveArmPublic(BaseModel):
@@ -415,7 +446,7 @@ class WaveOpenTotal(_Input):
 
     arm: int | None = Field(default=None, ge=0)
     headline: Headline | None = None
-    opens: int = Field(strict=True, ge=0)
+    opens: Annotated[int, within(REQUEST_CONSTRAINTS["opens"])] = Field(strict=True)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:

@@ -31,14 +31,22 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from headliner.core.allocation import guarded_probabilities, split_wave, winner_probabilities
+from headliner.core.allocation import (
+    GUARD_CONSTRAINTS,
+    check_floor,
+    guarded_probabilities,
+    split_wave,
+    winner_probabilities,
+)
 from headliner.core.delay import (
+    ATTRIBUTION_WINDOW,
     DelayPrior,
+    check_delay_order,
     curve_scale_variance,
     data_horizon,
     delay_curve,
@@ -48,9 +56,18 @@ from headliner.core.delay import (
     interval_parameters,
 )
 from headliner.core.policies import THOMPSON, Policy, ThompsonSampling
-from headliner.core.posterior import within_probabilities
+from headliner.core.posterior import PRIOR_CONSTRAINTS, within_probabilities
 from headliner.core.stopping import StoppingRule, declared_winner
-from headliner.core.validation import check_float, check_int, check_probabilities, fail
+from headliner.core.validation import (
+    Constraint,
+    Interval,
+    Options,
+    check_float,
+    check_int,
+    check_probabilities,
+    fail,
+    validate_params,
+)
 from headliner.sim import engine
 
 FloatArray = NDArray[np.float64]
@@ -85,11 +102,12 @@ class OpenDelay:
     median_seconds: float = 2 * HOUR
     p95_seconds: float = 24 * HOUR
 
+    # The same shape as the prior curve, so the same rules.
+    parameter_constraints: ClassVar[dict[str, Constraint]] = DelayPrior.parameter_constraints
+
     def __post_init__(self) -> None:
-        median = check_float(
-            self.median_seconds, "median_seconds", "OpenDelay", low=0.0, closed="neither"
-        )
-        check_float(self.p95_seconds, "p95_seconds", "OpenDelay", low=median, closed="neither")
+        validate_params(self.parameter_constraints, vars(self), "OpenDelay")
+        check_delay_order(self.median_seconds, self.p95_seconds, "OpenDelay")
 
     def as_prior(self) -> DelayPrior:
         """The same curve as a :class:`~headliner.core.delay.DelayPrior`."""
@@ -147,13 +165,23 @@ class Campaign:
     delay_prior: DelayPrior = field(default_factory=DelayPrior)
     counting: Counting = "delay_aware"
 
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "n_sends": Interval(int, 1),
+        "wave_size": Interval(int, 1, optional=True),
+        "interval_seconds": Interval(float, 0.0, None, closed="neither"),
+        "sends_per_hour": Interval(float, 0.0, None, closed="neither", optional=True),
+        "attribution_window_seconds": ATTRIBUTION_WINDOW,
+        **PRIOR_CONSTRAINTS,
+        **GUARD_CONSTRAINTS,
+        "counting": Options(tuple(COUNTING_CODES)),
+    }
+
     def __post_init__(self) -> None:
         rates = check_probabilities(self.true_rates, "true_rates", _OWNER)
         if rates.size < 1:
             raise fail("true_rates", _OWNER, "a non-empty sequence", self.true_rates)
         object.__setattr__(self, "true_rates", tuple(float(r) for r in rates))
-        check_int(self.n_sends, "n_sends", _OWNER, low=1)
-        check_float(self.interval_seconds, "interval_seconds", _OWNER, low=0.0, closed="neither")
+        validate_params(self.parameter_constraints, vars(self), _OWNER)
         if (self.wave_size is None) == (self.sends_per_hour is None):
             raise fail(
                 "wave_size",
@@ -161,10 +189,6 @@ class Campaign:
                 "set, or None with sends_per_hour set (not both)",
                 self.wave_size,
             )
-        if self.wave_size is not None:
-            check_int(self.wave_size, "wave_size", _OWNER, low=1)
-        if self.sends_per_hour is not None:
-            check_float(self.sends_per_hour, "sends_per_hour", _OWNER, low=0.0, closed="neither")
         check_float(
             self.attribution_window_seconds,
             "attribution_window_seconds",
@@ -173,14 +197,7 @@ class Campaign:
         )
         if not isinstance(self.policy, Policy):
             raise fail("policy", _OWNER, "a Policy", self.policy)
-        check_float(self.alpha_prior, "alpha_prior", _OWNER, low=0.0, closed="neither")
-        check_float(self.beta_prior, "beta_prior", _OWNER, low=0.0, closed="neither")
-        check_int(self.burn_in_per_arm, "burn_in_per_arm", _OWNER, low=0)
-        check_float(self.burn_in_share, "burn_in_share", _OWNER, low=0.0, high=1.0)
-        check_float(self.floor, "floor", _OWNER, low=0.0, high=1.0 / rates.size)
-        check_float(self.winner_exploration, "winner_exploration", _OWNER, low=0.0, high=1.0)
-        if self.counting not in COUNTING_CODES:
-            raise fail("counting", _OWNER, f"one of {', '.join(COUNTING_CODES)}", self.counting)
+        check_floor(self.floor, rates.size, _OWNER)
         if self.open_delay is None and self.counting != "immediate":
             object.__setattr__(self, "counting", "immediate")
 

@@ -26,7 +26,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from headliner.core.policies import Policy
-from headliner.core.validation import check_float, check_int, check_probabilities, fail
+from headliner.core.posterior import check_prior
+from headliner.core.validation import check_int, check_probabilities, fail
 from headliner.sim import engine
 
 FloatArray = NDArray[np.float64]
@@ -267,8 +268,7 @@ def run_monte_carlo(
         raise fail("true_probabilities", _OWNER, "a non-empty sequence", true_probabilities)
     horizon = check_int(n_sends, "n_sends", _OWNER, low=1)
     n_reps = check_int(n_replications, "n_replications", _OWNER, low=1)
-    a = check_float(alpha_prior, "alpha_prior", _OWNER, low=0.0, closed="neither")
-    b = check_float(beta_prior, "beta_prior", _OWNER, low=0.0, closed="neither")
+    a, b = check_prior(alpha_prior, beta_prior, _OWNER)
     if seed is not None:
         check_int(seed, "seed", _OWNER, low=0)
     threads = n_threads if n_threads is not None else (os.cpu_count() or 1)

@@ -57,6 +57,7 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Annotated, Any, Literal, TypeVar
 
+import annotated_types
 import numpy as np
 import yaml
 from numpy.typing import NDArray
@@ -70,9 +71,13 @@ from pydantic import (
     model_validator,
 )
 
-from headliner.core.delay import DelayPrior
+from headliner.core.allocation import GUARD_CONSTRAINTS
+from headliner.core.delay import ATTRIBUTION_WINDOW, DelayPrior
 from headliner.core.errors import InvalidParameterError
 from headliner.core.policies import (
+    AB_TEST_SIZE_CONSTRAINTS,
+    LIVE_POLICIES,
+    POLICY_CLASSES,
     UCB1,
     ABTestThenCommit,
     EpsilonGreedy,
@@ -81,10 +86,23 @@ from headliner.core.policies import (
     TopTwoThompson,
     UniformRandom,
 )
+from headliner.core.posterior import PRIOR_CONSTRAINTS
 from headliner.core.stopping import StoppingRule
+from headliner.core.validation import Constraint, Interval
 from headliner.sim.campaign import Campaign, OpenDelay
 
 REFERENCE_RESOURCE = "scenarios/reference.yaml"
+
+
+def within(constraint: Constraint) -> annotated_types.Interval:
+    """A declared range as pydantic field metadata: ``Annotated[float, within(...)]``.
+
+    The scenario loader and the service's request schemas read the library's
+    declarations through this, so a bound is written once.
+    """
+    if not isinstance(constraint, Interval):
+        raise TypeError(f"a numeric range is needed, not {constraint!r}")
+    return annotated_types.Interval(**constraint.bounds())
 
 
 class ScenarioError(InvalidParameterError):
@@ -113,8 +131,8 @@ class SeedsSpec(_Strict):
 class PriorsSpec(_Strict):
     """Beta prior of every headline."""
 
-    alpha_prior: float = Field(default=1.0, gt=0.0)
-    beta_prior: float = Field(default=1.0, gt=0.0)
+    alpha_prior: Annotated[float, within(PRIOR_CONSTRAINTS["alpha_prior"])] = 1.0
+    beta_prior: Annotated[float, within(PRIOR_CONSTRAINTS["beta_prior"])] = 1.0
 
 
 class ThompsonSpec(_Strict):
@@ -137,15 +155,20 @@ class UniformSpec(_Strict):
         return UniformRandom()
 
 
+_AB_SIZE = AB_TEST_SIZE_CONSTRAINTS
+
+
 class ABTestSpec(_Strict):
     """``{name: ab_test, n_test_sends: N}`` or a plan from baseline rate and lift."""
 
     name: Literal["ab_test"]
-    n_test_sends: int | None = Field(default=None, ge=0)
-    baseline_rate: float | None = Field(default=None, gt=0.0, lt=1.0)
-    min_detectable_lift: float | None = Field(default=None, gt=0.0)
-    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
-    power: float = Field(default=0.8, gt=0.0, lt=1.0)
+    n_test_sends: Annotated[
+        int | None, within(ABTestThenCommit.parameter_constraints["n_test_sends"])
+    ] = None
+    baseline_rate: Annotated[float | None, within(_AB_SIZE["baseline_rate"])] = None
+    min_detectable_lift: Annotated[float | None, within(_AB_SIZE["min_detectable_lift"])] = None
+    alpha: Annotated[float, within(_AB_SIZE["alpha"])] = 0.05
+    power: Annotated[float, within(_AB_SIZE["power"])] = 0.8
 
     @model_validator(mode="after")
     def _one_way_to_size(self) -> ABTestSpec:
@@ -178,7 +201,7 @@ class EpsilonGreedySpec(_Strict):
     """``{name: epsilon_greedy, epsilon: 0.1}``."""
 
     name: Literal["epsilon_greedy"]
-    epsilon: float = Field(default=0.1, ge=0.0, le=1.0)
+    epsilon: Annotated[float, within(EpsilonGreedy.parameter_constraints["epsilon"])] = 0.1
 
     def build(self, n_arms: int) -> Policy:
         """The policy this entry describes."""
@@ -199,7 +222,9 @@ class TopTwoSpec(_Strict):
     """``{name: top_two, leader_probability: 0.5}``."""
 
     name: Literal["top_two"]
-    leader_probability: float = Field(default=0.5, ge=0.0, le=1.0)
+    leader_probability: Annotated[
+        float, within(TopTwoThompson.parameter_constraints["leader_probability"])
+    ] = 0.5
 
     def build(self, n_arms: int) -> Policy:
         """The policy this entry describes."""
@@ -216,7 +241,7 @@ def _default_policies() -> list[PolicySpec]:
     return [ThompsonSpec(name="thompson"), UniformSpec(name="uniform")]
 
 
-_POLICY_NAMES = frozenset(("thompson", "uniform", "ab_test", "epsilon_greedy", "ucb1", "top_two"))
+_POLICY_NAMES = frozenset(POLICY_CLASSES)
 
 
 # --- the campaign section -------------------------------------------------------------
@@ -279,7 +304,7 @@ _DELAY_PRIOR: DelayPrior = _CAMPAIGN.delay_prior
 class WavesSpec(_Strict):
     """``waves: {size: 1000, every: 1h}``: a wave of ``size`` sends every ``every``."""
 
-    size: int = Field(default=_WAVE_SIZE, ge=1)
+    size: Annotated[int, within(_CAMPAIGN_RULES["wave_size"])] = _WAVE_SIZE
     every: Duration = _CAMPAIGN.interval_seconds
 
 
@@ -289,7 +314,7 @@ class PerSendSpec(_Strict):
     The decisions between two posterior refreshes use the same probabilities.
     """
 
-    rate_per_hour: float = Field(gt=0.0, allow_inf_nan=False)
+    rate_per_hour: Annotated[float, within(_CAMPAIGN_RULES["sends_per_hour"])]
     refresh: Duration = _CAMPAIGN.interval_seconds
 
 
@@ -305,23 +330,32 @@ class DelayPriorSpec(_Strict):
 
     median: Duration = _DELAY_PRIOR.median_seconds
     p95: Duration = _DELAY_PRIOR.p95_seconds
-    weight: float = Field(default=_DELAY_PRIOR.weight, ge=0.0, allow_inf_nan=False)
+    weight: Annotated[float, within(DelayPrior.parameter_constraints["weight"])] = (
+        _DELAY_PRIOR.weight
+    )
+
+
+_RULE = StoppingRule.parameter_constraints
 
 
 class StoppingSpec(_Strict):
     """``stopping: {...}``: when the service declares a winner (``off``: never)."""
 
-    p_best_threshold: float | None = Field(default=_STOPPING.p_best_threshold, ge=0.5, le=1.0)
-    value_remaining_threshold: float | None = Field(
-        default=_STOPPING.value_remaining_threshold, gt=0.0, lt=1.0
+    p_best_threshold: Annotated[float | None, within(_RULE["p_best_threshold"])] = (
+        _STOPPING.p_best_threshold
     )
-    value_remaining_quantile: float = Field(
-        default=_STOPPING.value_remaining_quantile, ge=0.5, lt=1.0
+    value_remaining_threshold: Annotated[
+        float | None, within(_RULE["value_remaining_threshold"])
+    ] = _STOPPING.value_remaining_threshold
+    value_remaining_quantile: Annotated[float, within(_RULE["value_remaining_quantile"])] = (
+        _STOPPING.value_remaining_quantile
     )
     require: Literal["any", "all"] = _STOPPING.require
-    min_opens: int = Field(default=_STOPPING.min_opens, ge=0)
-    check_interval: DurationOrZero = _STOPPING.check_interval_seconds
-    rate_spread: float | None = Field(default=_STOPPING.rate_spread, gt=0.0, allow_inf_nan=False)
+    min_opens: Annotated[int, within(_RULE["min_opens"])] = _STOPPING.min_opens
+    check_interval: Annotated[DurationOrZero, within(_RULE["check_interval_seconds"])] = (
+        _STOPPING.check_interval_seconds
+    )
+    rate_spread: Annotated[float | None, within(_RULE["rate_spread"])] = _STOPPING.rate_spread
 
     @field_validator("p_best_threshold", "value_remaining_threshold", "rate_spread", mode="before")
     @classmethod
@@ -334,7 +368,11 @@ CampaignPolicySpec = Annotated[
     Field(discriminator="name"),
 ]
 
-_CAMPAIGN_POLICY_NAMES = frozenset(("thompson", "uniform", "top_two"))
+_CAMPAIGN_POLICY_NAMES = frozenset(LIVE_POLICIES.values)
+
+
+_GUARDS = GUARD_CONSTRAINTS
+_CAMPAIGN_RULES = Campaign.parameter_constraints
 
 
 class CampaignSpec(_Strict):
@@ -368,16 +406,20 @@ class CampaignSpec(_Strict):
         Simulated campaigns, >= 1.
     """
 
-    list_size: int = Field(ge=1)
+    list_size: Annotated[int, within(_CAMPAIGN_RULES["n_sends"])]
     waves: WavesSpec | None = None
     per_send: PerSendSpec | None = None
     open_delay: OpenDelaySpec | None = OpenDelaySpec()
-    attribution_window: Duration = _CAMPAIGN.attribution_window_seconds
+    attribution_window: Annotated[Duration, within(ATTRIBUTION_WINDOW)] = (
+        _CAMPAIGN.attribution_window_seconds
+    )
     policy: CampaignPolicySpec = ThompsonSpec(name="thompson")
-    burn_in_per_arm: int = Field(default=_CAMPAIGN.burn_in_per_arm, ge=0)
-    burn_in_share: float = Field(default=_CAMPAIGN.burn_in_share, ge=0.0, le=1.0)
-    floor: float = Field(default=_CAMPAIGN.floor, ge=0.0, le=1.0)
-    winner_exploration: float = Field(default=_CAMPAIGN.winner_exploration, ge=0.0, le=1.0)
+    burn_in_per_arm: Annotated[int, within(_GUARDS["burn_in_per_arm"])] = _CAMPAIGN.burn_in_per_arm
+    burn_in_share: Annotated[float, within(_GUARDS["burn_in_share"])] = _CAMPAIGN.burn_in_share
+    floor: Annotated[float, within(_GUARDS["floor"])] = _CAMPAIGN.floor
+    winner_exploration: Annotated[float, within(_GUARDS["winner_exploration"])] = (
+        _CAMPAIGN.winner_exploration
+    )
     stopping: StoppingSpec | None = StoppingSpec()
     delay_prior: DelayPriorSpec = DelayPriorSpec()
     counting: Literal["delay_aware", "known_curve", "settled", "immediate"] = _CAMPAIGN.counting

@@ -25,7 +25,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from headliner.core.policies import thompson_winner
-from headliner.core.validation import check_float, check_int, check_probabilities, fail
+from headliner.core.posterior import check_prior
+from headliner.core.validation import check_int, check_probabilities, fail
 from headliner.sim import engine
 
 FloatArray = NDArray[np.float64]
@@ -321,8 +322,7 @@ class BanditSimulation(BaseEmailSimulation):
         beta_prior: float = 1.0,
     ) -> None:
         owner = type(self).__name__
-        self.alpha_prior = check_float(alpha_prior, "alpha_prior", owner, low=0.0, closed="neither")
-        self.beta_prior = check_float(beta_prior, "beta_prior", owner, low=0.0, closed="neither")
+        self.alpha_prior, self.beta_prior = check_prior(alpha_prior, beta_prior, owner)
         super().__init__(headlines, true_probabilities, random_state)
         self.alpha: FloatArray = np.empty(0)
         self.beta: FloatArray = np.empty(0)

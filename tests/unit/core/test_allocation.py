@@ -82,7 +82,7 @@ def test_check_floor_allows_up_to_one_over_k() -> None:
     assert check_floor(0.25, 4) == 0.25
     with pytest.raises(
         InvalidParameterError,
-        match=r"^The 'floor' parameter of allocation must be a float in the range \[0, 0\.25\]\. "
+        match=r"^The 'floor' parameter of allocation must be at most 1/4 with 4 headlines\. "
         r"Got 0\.3 instead\.$",
     ):
         check_floor(0.3, 4)

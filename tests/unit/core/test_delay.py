@@ -48,7 +48,10 @@ def test_prior_curve_has_its_median_and_p95_before_the_window_conditioning() -> 
             {"median_seconds": 7200.0, "p95_seconds": 3600.0},
             "'p95_seconds' parameter of DelayPrior must be a float > 7200",
         ),
-        ({"weight": -1.0}, "'weight' parameter of DelayPrior must be a float >= 0"),
+        (
+            {"weight": -1.0},
+            r"'weight' parameter of DelayPrior must be a float in the range \[0, 1000000\]",
+        ),
     ],
     ids=["median", "p95-below-median", "weight"],
 )

@@ -44,15 +44,15 @@ def message(name: str, rule: str, got: str) -> str:
         ),
         (
             {"p_best_threshold": 0.4},
-            message("p_best_threshold", "a float in the range [0.5, 1]", "0.4"),
+            message("p_best_threshold", "a float in the range [0.5, 1] or None", "0.4"),
         ),
         (
             {"p_best_threshold": 1.01},
-            message("p_best_threshold", "a float in the range [0.5, 1]", "1.01"),
+            message("p_best_threshold", "a float in the range [0.5, 1] or None", "1.01"),
         ),
         (
             {"value_remaining_threshold": 0.0},
-            message("value_remaining_threshold", "a float in the range (0, 1)", "0.0"),
+            message("value_remaining_threshold", "a float in the range (0, 1) or None", "0.0"),
         ),
         (
             {"value_remaining_quantile": 1.0},
@@ -62,9 +62,12 @@ def message(name: str, rule: str, got: str) -> str:
         ({"min_opens": -1}, message("min_opens", "an int >= 0", "-1")),
         (
             {"check_interval_seconds": -1.0},
-            message("check_interval_seconds", "a float >= 0", "-1.0"),
+            message("check_interval_seconds", "a float in the range [0, 31622400]", "-1.0"),
         ),
-        ({"rate_spread": 0.0}, message("rate_spread", "a float > 0", "0.0")),
+        (
+            {"rate_spread": 0.0},
+            message("rate_spread", "a float in the range (0, 10] or None", "0.0"),
+        ),
     ],
     ids=[
         "no-criterion",

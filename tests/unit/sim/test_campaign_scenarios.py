@@ -190,8 +190,8 @@ def test_policy_names_are_the_services(tmp_path: Path) -> None:
         ),
         (
             "  floor: 0.5\n",
-            "campaign.floor: The 'floor' parameter of Campaign must be a float in the range "
-            "[0, 0.333",
+            "campaign.floor: The 'floor' parameter of Campaign must be at most 1/3 with 3 "
+            "headlines. Got 0.5 instead.",
         ),
         (
             "  open_delay: {median: 2h, p95: 1h}\n",

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,6 +53,10 @@ FloatArray = NDArray[np.float64]
 
 #: Indices of :meth:`StoppingRule.params`, the vector the compiled check reads.
 P_BEST, VALUE_REMAINING, QUANTILE, REQUIRE_ALL, MIN_OPENS, SPREAD = range(6)
+
+
+#: Whether one enabled criterion suffices to declare a winner, or all must hold.
+Require = Literal["any", "all"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ class StoppingRule:
     p_best_threshold: float | None = 0.99
     value_remaining_threshold: float | None = 0.01
     value_remaining_quantile: float = 0.97
-    require: Literal["any", "all"] = "any"
+    require: Require = "any"
     min_opens: int = 100
     check_interval_seconds: float = 3600.0
     rate_spread: float | None = 0.1
@@ -97,7 +101,7 @@ class StoppingRule:
         "p_best_threshold": Interval(float, 0.5, 1.0, optional=True),
         "value_remaining_threshold": Interval(float, 0.0, 1.0, closed="neither", optional=True),
         "value_remaining_quantile": Interval(float, 0.5, 1.0, closed="left"),
-        "require": Options(("any", "all")),
+        "require": Options(get_args(Require)),
         "min_opens": Interval(int, 0),
         "check_interval_seconds": Interval(float, 0.0, 366 * 86400.0),
         "rate_spread": Interval(float, 0.0, 10.0, closed="right", optional=True),

@@ -27,7 +27,7 @@ from headliner.core.allocation import GUARD_CONSTRAINTS, check_floor
 from headliner.core.delay import ATTRIBUTION_WINDOW, DelayPrior
 from headliner.core.policies import LIVE_POLICIES, TopTwoThompson
 from headliner.core.posterior import PRIOR_CONSTRAINTS
-from headliner.core.stopping import StoppingRule
+from headliner.core.stopping import Require, StoppingRule
 from headliner.core.validation import Options
 from headliner.service.experiments import (
     REQUEST_CONSTRAINTS,
@@ -82,7 +82,7 @@ class StoppingSettings(_Input):
     value_remaining_quantile: Annotated[float, within(_RULE["value_remaining_quantile"])] = (
         _DEFAULT_RULE.value_remaining_quantile
     )
-    require: Literal["any", "all"] = _DEFAULT_RULE.require
+    require: Require = _DEFAULT_RULE.require
     min_opens: Annotated[int, within(_RULE["min_opens"])] = _DEFAULT_RULE.min_opens
     check_interval_seconds: Annotated[float, within(_RULE["check_interval_seconds"])] = Field(
         default=_DEFAULT_RULE.check_interval_seconds, description="0: at every posterior refresh"

@@ -31,7 +31,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,12 +76,8 @@ ProgressCallback = Callable[[int, int], None]
 
 HOUR = 3600.0
 Counting = Literal["delay_aware", "known_curve", "settled", "immediate"]
-COUNTING_CODES: dict[str, int] = {
-    "delay_aware": 0,
-    "known_curve": 1,
-    "settled": 2,
-    "immediate": 3,
-}
+# The kernels take a mode as its position in `Counting`.
+COUNTING_CODES: dict[str, int] = {name: code for code, name in enumerate(get_args(Counting))}
 _OWNER = "Campaign"
 # Trajectories (allocation, P(best), posteriors) are kept at most at this many steps.
 MAX_RECORDED_STEPS = 200
@@ -173,7 +169,7 @@ class Campaign:
         "attribution_window_seconds": ATTRIBUTION_WINDOW,
         **PRIOR_CONSTRAINTS,
         **GUARD_CONSTRAINTS,
-        "counting": Options(tuple(COUNTING_CODES)),
+        "counting": Options(get_args(Counting)),
     }
 
     def __post_init__(self) -> None:

@@ -87,9 +87,9 @@ from headliner.core.policies import (
     UniformRandom,
 )
 from headliner.core.posterior import PRIOR_CONSTRAINTS
-from headliner.core.stopping import StoppingRule
+from headliner.core.stopping import Require, StoppingRule
 from headliner.core.validation import Constraint, Interval
-from headliner.sim.campaign import Campaign, OpenDelay
+from headliner.sim.campaign import Campaign, Counting, OpenDelay
 
 REFERENCE_RESOURCE = "scenarios/reference.yaml"
 
@@ -350,7 +350,7 @@ class StoppingSpec(_Strict):
     value_remaining_quantile: Annotated[float, within(_RULE["value_remaining_quantile"])] = (
         _STOPPING.value_remaining_quantile
     )
-    require: Literal["any", "all"] = _STOPPING.require
+    require: Require = _STOPPING.require
     min_opens: Annotated[int, within(_RULE["min_opens"])] = _STOPPING.min_opens
     check_interval: Annotated[DurationOrZero, within(_RULE["check_interval_seconds"])] = (
         _STOPPING.check_interval_seconds
@@ -422,7 +422,7 @@ class CampaignSpec(_Strict):
     )
     stopping: StoppingSpec | None = StoppingSpec()
     delay_prior: DelayPriorSpec = DelayPriorSpec()
-    counting: Literal["delay_aware", "known_curve", "settled", "immediate"] = _CAMPAIGN.counting
+    counting: Counting = _CAMPAIGN.counting
     replications: int = Field(default=1000, ge=1)
 
     @field_validator("policy", mode="before")

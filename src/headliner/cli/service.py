@@ -2,8 +2,11 @@
 
 Each command is one call into :mod:`headliner.service` or
 :mod:`headliner.storage`; the store comes from the settings
-(``HEADLINER_DATABASE_URL``, ``.env``, ``HEADLINER_CONFIG``). Library errors
-become exit code 2 and one line on stderr, here as in the root command.
+(``HEADLINER_DATABASE_URL``, ``.env``, ``HEADLINER_CONFIG``). Library and
+settings errors become exit code 2 and one line on stderr, here as in the root
+command; a database that cannot be reached, or a server that refuses to
+start, exit code 3. Lists and reports print as a table, or with
+``--format json`` (the API's own schemas) or ``--format csv`` for pipelines.
 
 Everything heavy (pydantic-settings, SQLAlchemy, Alembic, FastAPI, numpy,
 Rich) is imported inside the command that needs it: this module is imported
@@ -13,26 +16,39 @@ importing those at the top made each of them pay for the service.
 
 from __future__ import annotations
 
+import csv
+import enum
 import ipaddress
+import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from headliner.core.errors import HeadlinerError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
+    from headliner.service.experiments import ExperimentService
     from headliner.service.settings import Settings
     from headliner.storage.base import Store
 
+#: A database that cannot be reached, or a server that refuses to start.
+EXIT_UNAVAILABLE = 3
+
 APP_FACTORY = "headliner.service.app:create_app"
 
-experiments_app = typer.Typer(help="Create, list and report experiments.", no_args_is_help=True)
+experiments_app = typer.Typer(
+    help="Create, list, report, complete and archive experiments.", no_args_is_help=True
+)
+headlines_app = typer.Typer(help="Add and retire an experiment's headlines.", no_args_is_help=True)
 keys_app = typer.Typer(
     help="Manage API keys (needed by every /v1 route once one exists).", no_args_is_help=True
 )
@@ -43,30 +59,128 @@ def register(app: typer.Typer) -> None:
     """Add ``serve`` and the ``experiments``, ``keys`` and ``db`` groups to ``app``."""
     app.command("serve")(serve)
     app.add_typer(experiments_app, name="experiments")
+    experiments_app.add_typer(headlines_app, name="headlines")
     app.add_typer(keys_app, name="keys")
     app.add_typer(db_app, name="db")
 
 
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    print(f"headliner: error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Library errors -> one line on stderr and exit code 2."""
+    """Library errors -> one line on stderr and exit code 2; database errors -> exit code 3."""
     try:
         yield
     except HeadlinerError as exc:
-        print(f"headliner: error: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
+    except Exception as exc:
+        if type(exc).__module__.partition(".")[0] not in ("sqlalchemy", "psycopg", "sqlite3"):
+            raise
+        # The driver's first line says what failed (no such database, connection refused).
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise _fail(f"cannot use the database: {detail}", EXIT_UNAVAILABLE) from None
 
 
 def _settings() -> Settings:
+    """The settings, or one line naming what is wrong with them and exit code 2."""
+    from pydantic import ValidationError
+
     from headliner.service.settings import get_settings
 
-    return get_settings()
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise _fail(f"invalid setting {where}: {error['msg']}") from None
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _service(store: Store, settings: Settings) -> ExperimentService:
+    import numpy as np
+
+    from headliner.service.clock import SystemClock
+    from headliner.service.experiments import ExperimentService
+
+    return ExperimentService(
+        store, SystemClock(), np.random.default_rng(settings.seed), posterior_refresh_seconds=0
+    )
+
+
+class OutputFormat(enum.StrEnum):
+    """How a list or report prints."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FormatOption = Annotated[
+    OutputFormat,
+    typer.Option("--format", "-f", help="table for people; json or csv for pipelines"),
+]
+
+
+def _when(epoch: float | None) -> str:
+    """A stored time as people read it: ISO 8601 in UTC, to the second."""
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _flat(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            out[name] = json.dumps(value)
+        else:
+            out[name] = value
+    return out
+
+
+def _print_rows(rows: Sequence[Mapping[str, Any]], fmt: OutputFormat, table: Table) -> None:
+    """Print ``rows`` (JSON-ready dicts) as JSON or CSV, or ``table`` for people."""
+    if fmt is OutputFormat.json:
+        print(json.dumps(list(rows), indent=2))
+    elif fmt is OutputFormat.csv:
+        flat = [_flat(row) for row in rows]
+        fields = list(dict.fromkeys(key for row in flat for key in row))
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(flat)
+    else:
+        from rich.console import Console
+
+        Console().print(table)
+
+
+#: Columns of free text, which wrap; every other column keeps its values whole.
+_TEXT_COLUMNS = frozenset(("name", "headline", "winner"))
+
+
+def _table(*columns: str, title: str) -> Table:
+    """A Rich table for 80 columns that never cuts an id or a number (only text wraps)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in columns:
+        table.add_column(name, no_wrap=name not in _TEXT_COLUMNS, overflow="fold")
+    return table
 
 
 @contextmanager
 def _store(settings: Settings) -> Iterator[Store]:
     from headliner.service.app import open_configured_store
 
+    _prepare_sqlite_directory(settings)
     store = open_configured_store(settings)
     try:
         yield store
@@ -109,12 +223,12 @@ def serve(
     with _errors(), _store(settings) as store:  # also applies migrations, once, before workers
         protected = store.has_api_keys()
     if not is_loopback(bind) and not protected:
-        print(
-            f"headliner: error: refusing to listen on {bind} with no API key; "
+        raise _fail(
+            f"refusing to listen on {bind} with no API key; "
             "run `headliner keys create NAME` first or bind 127.0.0.1.",
-            file=sys.stderr,
+            EXIT_UNAVAILABLE,
         )
-        raise typer.Exit(2)
+    print(f"headliner: database {_database(settings)}", file=sys.stderr)
     options = {
         "host": bind,
         "port": port or settings.port,
@@ -158,19 +272,21 @@ def experiments_create(
 @experiments_app.command("list")
 def experiments_list(
     include_archived: Annotated[bool, typer.Option("--all", help="Include archived")] = False,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """List experiments, newest first."""
-    from rich.console import Console
-    from rich.table import Table
+    from headliner.service.schemas import ExperimentSummary
 
     settings = _settings()
     with _errors(), _store(settings) as store:
         records = store.list_experiments(include_archived=include_archived)
-    table = Table("id", "name", "status", "policy", "winner", title="Experiments")
+    # The winner's headline is in `experiments report`: with it, 80 columns leave no room
+    # for the name.
+    table = _table("id", "name", "status", "created (UTC)", title="Experiments")
     for r in records:
-        winner = "" if r.winner_arm is None else str(r.winner_arm)
-        table.add_row(r.id, r.name, r.status.value, r.policy, winner)
-    Console().print(table)
+        table.add_row(r.id, r.name, r.status.value, _when(r.created_at)[:16])
+    rows = [ExperimentSummary.of(r).model_dump(mode="json") for r in records]
+    _print_rows(rows, fmt, table)
 
 
 def _pct(value: float | None) -> str:
@@ -178,46 +294,62 @@ def _pct(value: float | None) -> str:
 
 
 @experiments_app.command("report")
-def experiments_report(experiment_id: Annotated[str, typer.Argument(help="Experiment id")]) -> None:
-    """Show an experiment's report as a table."""
-    import numpy as np
-    from rich.console import Console
-    from rich.table import Table
+def experiments_report(
+    experiment_id: Annotated[str, typer.Argument(help="Experiment id")],
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Show an experiment's report: per headline, then the open delay and the stopping rule.
 
-    from headliner.service.clock import SystemClock
-    from headliner.service.experiments import ExperimentService
+    ``--format json`` prints the API's report (``GET /v1/experiments/{id}/report``);
+    ``--format csv`` one row per headline.
+    """
+    from rich.console import Console
+
+    from headliner.service.schemas import ReportPublic
 
     settings = _settings()
     with _errors(), _store(settings) as store:
-        service = ExperimentService(
-            store, SystemClock(), np.random.default_rng(settings.seed), posterior_refresh_seconds=0
-        )
-        report = service.report(experiment_id, snapshot_limit=0)
+        report = _service(store, settings).report(experiment_id, snapshot_limit=0)
+    if fmt is OutputFormat.json:
+        print(ReportPublic.of(report).model_dump_json(indent=2))
+        return
+    if fmt is OutputFormat.csv:
+        rows = ReportPublic.of(report).model_dump(mode="json")["arms"]
+        _print_rows(rows, fmt, _table(title=""))
+        return
     record = report.experiment
-    table = Table(
-        "arm", "headline", "sends", "opens", "eff. sends", "pending", "late", "estimate",
-        "95% CI", "matured rate", "P(best)", "loss", "share",
-        title=f"{record.name} ({record.id}) - {report.status}",
+    console = Console()
+    console.print(f"{record.name}  [dim]{record.id}[/dim]  {report.status}", soft_wrap=True)
+    # Two narrow tables rather than one wide one: each fits 80 columns.
+    estimates = _table(
+        "#", "headline", "sends", "opens", "estimate (95% CI)", "P(best)", "share",
+        title="Headlines",
+    )  # fmt: skip
+    evidence = _table(
+        "#", "eff. sends", "pending", "late opens", "matured rate", "exp. loss",
+        title="Evidence during the attribution window",
     )  # fmt: skip
     for a in report.arms:
         low, high = a.credible_interval
-        table.add_row(
+        estimates.add_row(
             str(a.arm),
             a.headline + ("" if a.active else " (retired)"),
-            str(a.sends),
-            str(a.opens),
-            f"{a.effective_sends:.0f}",
-            str(a.pending),
-            str(a.late_opens),
-            _pct(a.posterior_mean),
-            f"{_pct(low)} - {_pct(high)}",
-            _pct(a.observed_rate),
+            f"{a.sends:,}",
+            f"{a.opens:,}",
+            f"{_pct(a.posterior_mean)} ({_pct(low)}-{_pct(high)})",
             _pct(a.p_best),
-            _pct(a.expected_loss),
             _pct(a.allocation),
         )
-    console = Console()
-    console.print(table)
+        evidence.add_row(
+            str(a.arm),
+            f"{a.effective_sends:,.0f}",
+            f"{a.pending:,}",
+            f"{a.late_opens:,}",
+            _pct(a.observed_rate),
+            _pct(a.expected_loss),
+        )
+    console.print(estimates)
+    console.print(evidence)
     delay = report.delay
     console.print(
         f"open delay: half of the opens arrive within {_duration(delay.median_seconds)}, "
@@ -227,17 +359,70 @@ def experiments_report(experiment_id: Annotated[str, typer.Argument(help="Experi
         soft_wrap=True,  # one line per fact, whatever the terminal's width
     )
     console.print(f"next sends: {report.allocation_reason}", soft_wrap=True)
-    winner = "none yet" if report.winner_arm is None else f"headline {report.winner_arm}"
+    arms = report.arms
+    winner = "none yet" if report.winner_arm is None else repr(arms[report.winner_arm].headline)
     stop = report.stopping_status
-    needed = "off" if stop.min_opens is None else f"{stop.min_opens} opens needed"
+    needed = "off" if stop.min_opens is None else f"{stop.min_opens:,} opens needed"
     console.print(
-        f"winner: {winner}; champion headline {stop.champion}, P(best) {_pct(stop.p_best)}, "
-        f"value remaining {_pct(stop.value_remaining)}; {stop.opens} opens ({needed})"
-        + ("; waiting for burn-in" if stop.in_burn_in else ""),
+        f"winner: {winner}; leader {arms[stop.champion].headline!r}, "
+        f"P(best) {_pct(stop.p_best)}, value remaining {_pct(stop.value_remaining)}; "
+        f"{stop.opens:,} opens ({needed})" + ("; waiting for burn-in" if stop.in_burn_in else ""),
         soft_wrap=True,
     )
     if stop.reason is not None:
         console.print(f"why the winner: {stop.reason}", soft_wrap=True)
+
+
+@experiments_app.command("complete")
+def experiments_complete(
+    experiment_id: Annotated[str, typer.Argument(help="Experiment id")],
+    winner: Annotated[
+        str, typer.Option("--winner", help="The winning headline: its text, or its number (#)")
+    ],
+) -> None:
+    """End an experiment by hand, naming the winner; later sends all get that headline."""
+    settings = _settings()
+    named: int | str = int(winner) if winner.isdigit() else winner
+    with _errors(), _store(settings) as store:
+        service = _service(store, settings)
+        record = service.complete(experiment_id, winner=named)
+        headline = store.list_arms(experiment_id)[record.winner_arm or 0].headline
+    print(f"completed {record.id}: winner {headline!r}")
+
+
+@experiments_app.command("archive")
+def experiments_archive(
+    experiment_id: Annotated[str, typer.Argument(help="Experiment id")],
+) -> None:
+    """Archive an experiment: hidden from lists, no more decisions, data kept."""
+    settings = _settings()
+    with _errors(), _store(settings) as store:
+        record = _service(store, settings).archive(experiment_id)
+    print(f"archived {record.id}")
+
+
+@headlines_app.command("add")
+def headlines_add(
+    experiment_id: Annotated[str, typer.Argument(help="Experiment id")],
+    headline: Annotated[str, typer.Argument(help="The new headline's text")],
+) -> None:
+    """Add a headline to a running experiment; it explores within its burn-in share."""
+    settings = _settings()
+    with _errors(), _store(settings) as store:
+        arm = _service(store, settings).add_arm(experiment_id, headline)
+    print(f"added headline #{arm.arm}: {arm.headline!r}")
+
+
+@headlines_app.command("retire")
+def headlines_retire(
+    experiment_id: Annotated[str, typer.Argument(help="Experiment id")],
+    arm: Annotated[int, typer.Argument(min=0, help="The headline's number (# in the report)")],
+) -> None:
+    """Retire a headline: no more sends; its data stays in the report."""
+    settings = _settings()
+    with _errors(), _store(settings) as store:
+        record = _service(store, settings).retire_arm(experiment_id, arm)
+    print(f"retired headline #{record.arm}: {record.headline!r}")
 
 
 def _duration(seconds: float) -> str:
@@ -272,19 +457,17 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (see `keys li
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(fmt: FormatOption = OutputFormat.table) -> None:
     """List API keys (never their secrets)."""
-    from rich.console import Console
-    from rich.table import Table
+    from headliner.service.schemas import ApiKeyPublic
 
     settings = _settings()
     with _errors(), _store(settings) as store:
         records = store.list_api_keys()
-    table = Table("id", "name", "created", "revoked", title="API keys")
+    table = _table("id", "name", "created", "revoked", title="API keys")
     for r in records:
-        revoked = "" if r.revoked_at is None else f"{r.revoked_at:.0f}"
-        table.add_row(r.id, r.name, f"{r.created_at:.0f}", revoked)
-    Console().print(table)
+        table.add_row(r.id, r.name, _when(r.created_at), _when(r.revoked_at))
+    _print_rows([ApiKeyPublic.of(r).model_dump(mode="json") for r in records], fmt, table)
 
 
 # --- db -------------------------------------------------------------------------
@@ -295,5 +478,20 @@ def db_upgrade() -> None:
 
     settings = _settings()
     with _errors():
+        _prepare_sqlite_directory(settings)
         upgrade(settings.database_url)
-    print("database is up to date")
+    print(f"database {_database(settings)} is up to date")
+
+
+def _database(settings: Settings) -> str:
+    from headliner.service.settings import describe_database
+
+    return describe_database(settings.database_url)
+
+
+def _prepare_sqlite_directory(settings: Settings) -> None:
+    from headliner.service.settings import sqlite_path
+
+    path = sqlite_path(settings.database_url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)

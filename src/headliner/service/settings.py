@@ -10,18 +10,28 @@ Precedence, highest first:
 5. the defaults below.
 
 Environment beats the YAML file so that an operator can override one value of
-a shared file without editing it. Nothing is read at import time:
-:func:`get_settings` builds (and caches) the settings on first use.
+a shared file without editing it. A key of the YAML file that is not a
+setting is an error (a typo would otherwise be ignored in silence). Nothing is
+read at import time: :func:`get_settings` builds (and caches) the settings on
+first use.
+
+The default database is one SQLite file per user
+(``$XDG_DATA_HOME/headliner/headliner.db``, else
+``~/.local/share/headliner/headliner.db``), so ``serve`` and every CLI command
+share it wherever they are run from; a relative SQLite path in a URL is made
+absolute against the working directory when the settings are read.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+import yaml
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,6 +42,71 @@ from pydantic_settings import (
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 CONFIG_ENV = "HEADLINER_CONFIG"
+_SQLITE = "sqlite:///"
+
+
+def default_database_url() -> str:
+    """The per-user SQLite file that every command shares by default."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"{_SQLITE}{Path(data_home) / 'headliner' / 'headliner.db'}"
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """``url`` with a relative SQLite file path made absolute against the working directory.
+
+    Examples
+    --------
+    >>> absolute_sqlite_url("sqlite:////var/lib/headliner.db")
+    'sqlite:////var/lib/headliner.db'
+    >>> absolute_sqlite_url("postgresql+psycopg://db/headliner")
+    'postgresql+psycopg://db/headliner'
+    """
+    if not url.startswith(_SQLITE) or url.startswith(_SQLITE + "/"):
+        return url
+    path, sep, query = url[len(_SQLITE) :].partition("?")
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return url  # the store refuses these itself, with its own message
+    return f"{_SQLITE}{Path(path).absolute()}{sep}{query}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database)."""
+    if not url.startswith(_SQLITE):
+        return None
+    return Path(url[len(_SQLITE) :].partition("?")[0])
+
+
+def describe_database(url: str) -> str:
+    """The database a URL names, for people: the SQLite file, or the URL without password."""
+    path = sqlite_path(url)
+    if path is not None:
+        return f"SQLite file {path}"
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: the store's own error names the problem
+        return url.split("@")[-1]
+
+
+class _CheckedYamlSource(YamlConfigSettingsSource):
+    """The YAML file, refusing what is not a mapping of settings."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        # Checked before the base class reads it: its own errors are tracebacks.
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path} is not valid YAML: {exc}") from None
+        if data is not None and not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a mapping of settings")
+        unknown = sorted(set(data or {}) - set(settings_cls.model_fields))
+        if unknown:
+            key = str(unknown[0])
+            close = difflib.get_close_matches(key, settings_cls.model_fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{path}: {key!r} is not a setting{hint}")
+        super().__init__(settings_cls, yaml_file=path)
 
 
 class Settings(BaseSettings):
@@ -39,7 +114,7 @@ class Settings(BaseSettings):
 
     Parameters
     ----------
-    database_url : str, default="sqlite:///headliner.db"
+    database_url : str, default=the per-user SQLite file (see the module docstring)
         SQLAlchemy URL of the store (SQLite file, or ``postgresql+psycopg://…``).
     host : str, default="127.0.0.1"
     port : int, default=8000
@@ -85,7 +160,7 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    database_url: str = Field(default="sqlite:///headliner.db", min_length=1)
+    database_url: str = Field(default_factory=default_database_url, min_length=1)
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -99,6 +174,11 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     seed: int | None = Field(default=None, ge=0)
     store_calls_in_threadpool: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _absolute_sqlite_path(cls, url: str) -> str:
+        return absolute_sqlite_url(url)
 
     @classmethod
     def settings_customise_sources(
@@ -117,7 +197,7 @@ class Settings(BaseSettings):
             if not path.is_file():
                 # A named but missing file is a mistake worth failing on, not a silent default.
                 raise FileNotFoundError(f"{CONFIG_ENV} names {config_file!r}, which is not a file")
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+            sources.append(_CheckedYamlSource(settings_cls, path))
         sources.append(file_secret_settings)
         return tuple(sources)
 

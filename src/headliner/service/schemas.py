@@ -8,7 +8,7 @@ the domain layer checks the same rules again for callers that skip HTTP
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -599,6 +599,11 @@ class ErrorPublic(BaseModel):
     """Every error response: one human-readable reason."""
 
     detail: str
+
+
+def error_body(message: str) -> dict[str, Any]:
+    """The JSON body of an error response (:class:`ErrorPublic`) saying ``message``."""
+    return {"detail": message}
 
 
 class ApiKeyPublic(BaseModel):

@@ -2,9 +2,9 @@
 
 ``create_app()`` builds a fresh app; nothing is created at import time, so
 tests build as many apps as they like, each with its own store, clock and
-metrics. ``headliner serve --workers N`` hands uvicorn the import string
-``headliner.service.app:create_app`` with ``factory=True``, so every worker
-process builds its own app from the environment.
+metrics. ``headliner serve --workers N`` hands uvicorn the import string of
+:func:`headliner.cli.service.worker_app` with ``factory=True``, so every
+worker process builds its own app from the environment.
 
 Start-up (the lifespan): apply migrations to a SQL database, open the store,
 then ``gc.freeze()``: everything allocated at start-up moves out of the

@@ -9,6 +9,7 @@ LOAD_DURATION ?= 2m
 LOAD_WORKERS ?= 1
 LOAD_DATABASE_URL ?=
 FAULT_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+FAULT_WORKERS ?= 2
 BENCH_REPLICATIONS ?= 1000
 
 .PHONY: run test test-unit test-integration lint format type-check bench load-test fault-test \
@@ -59,7 +60,7 @@ load-test: $(STAMP)
 
 # Restarts the PostgreSQL server under load: every other user of it is interrupted.
 fault-test: $(STAMP)
-	$(BIN)/python tests/performance/run_fault_test.py --workers $(LOAD_WORKERS) \
+	$(BIN)/python tests/performance/run_fault_test.py --workers $(FAULT_WORKERS) \
 		--database-url $(FAULT_DATABASE_URL)
 
 clean:

@@ -8,9 +8,12 @@ LOAD_USERS ?= 50
 LOAD_DURATION ?= 2m
 LOAD_WORKERS ?= 1
 LOAD_DATABASE_URL ?=
+FAULT_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+FAULT_WORKERS ?= 2
 BENCH_REPLICATIONS ?= 1000
 
-.PHONY: run test check test-unit test-integration lint format type-check bench load-test clean venv
+.PHONY: run test check test-unit test-integration lint format type-check bench load-test \
+	fault-test clean venv
 
 venv: $(STAMP)
 
@@ -58,6 +61,11 @@ load-test: $(STAMP)
 	$(BIN)/python tests/performance/run_load_test.py --users $(LOAD_USERS) \
 		--duration $(LOAD_DURATION) --workers $(LOAD_WORKERS) \
 		$(if $(LOAD_DATABASE_URL),--database-url $(LOAD_DATABASE_URL),)
+
+# Restarts the PostgreSQL server under load: every other user of it is interrupted.
+fault-test: $(STAMP)
+	$(BIN)/python tests/performance/run_fault_test.py --workers $(FAULT_WORKERS) \
+		--database-url $(FAULT_DATABASE_URL)
 
 clean:
 	rm -rf $(VENV) $(OUT) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis \

@@ -7,14 +7,18 @@ than editing another layer's.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from headliner.storage import engine as engine_module
 from headliner.storage.base import Store
 from headliner.storage.engine import normalize_url
 from headliner.storage.migrate import upgrade
@@ -190,3 +194,80 @@ def store(store_factory: StoreFactory) -> Store:
 
 
 # ============================== end of storage fixtures ==============================
+
+
+# =====================================================================================
+# Outage fixtures (owner: storage)
+#
+#   database_outage   function  parametrized with database_url: a context manager that
+#                               makes that database unavailable while it is open
+# =====================================================================================
+
+#: SQLite busy timeout of the stores a test opens after requesting ``database_outage``.
+OUTAGE_BUSY_TIMEOUT_MS = 50
+DatabaseOutage = Callable[[], AbstractContextManager[None]]
+
+
+@contextmanager
+def _postgres_outage(admin: sa.Engine, database: str) -> Iterator[None]:
+    """The database refuses new sessions and its open ones are ended, as in a restart."""
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))
+    try:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": database},
+            )
+            for _ in range(500):  # each backend says goodbye on its socket as it exits
+                left = conn.execute(
+                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"),
+                    {"name": database},
+                ).scalar_one()
+                if left == 0:
+                    break
+                time.sleep(0.01)
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true'))
+
+
+@contextmanager
+def _sqlite_outage(path: str) -> Iterator[None]:
+    """Another process holds the write lock: writes fail once the busy timeout has passed."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+
+
+@pytest.fixture
+def database_outage(
+    request: pytest.FixtureRequest, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> DatabaseOutage:
+    """``with database_outage(): ...`` makes ``database_url`` unavailable inside the block.
+
+    PostgreSQL: connections are refused and every open session is ended (what a
+    server restart looks like to the pool), so reads and writes fail alike.
+    SQLite: the write lock is held elsewhere, so writes fail after the busy
+    timeout, shortened to :data:`OUTAGE_BUSY_TIMEOUT_MS` for stores opened after
+    this fixture; reads go on (WAL).
+    """
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", OUTAGE_BUSY_TIMEOUT_MS)
+        path = url.database or ""
+        return lambda: _sqlite_outage(path)
+    admin: sa.Engine = request.getfixturevalue("postgres_admin")
+    database = url.database or ""
+    return lambda: _postgres_outage(admin, database)
+
+
+# ============================== end of outage fixtures ===============================

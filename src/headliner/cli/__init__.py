@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from headliner.core.errors import HeadlinerError
+from headliner.core.errors import HeadlinerError, StoreUnavailableError
 
 app = typer.Typer(
     name="headliner",
@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (used by the console script)."""
     try:
         code = app(args=argv, prog_name="headliner", standalone_mode=False)
+    except StoreUnavailableError as exc:
+        print(f"headliner: error: {exc}", file=sys.stderr)
+        return 3
     except HeadlinerError as exc:
         print(f"headliner: error: {exc}", file=sys.stderr)
         return 2

@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from headliner.core.errors import HeadlinerError
+from headliner.core.errors import HeadlinerError, StoreUnavailableError
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
     from rich.table import Table
 
     from headliner.service.experiments import ExperimentService
@@ -43,7 +44,9 @@ if TYPE_CHECKING:
 #: A database that cannot be reached, or a server that refuses to start.
 EXIT_UNAVAILABLE = 3
 
-APP_FACTORY = "headliner.service.app:create_app"
+#: What each worker of ``serve --workers N`` imports to build its app.
+WORKER_APP_FACTORY = "headliner.cli.service:worker_app"
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 experiments_app = typer.Typer(
     help="Create, list, report, complete and archive experiments.", no_args_is_help=True
@@ -74,6 +77,8 @@ def _errors() -> Iterator[None]:
     """Library errors -> one line on stderr and exit code 2; database errors -> exit code 3."""
     try:
         yield
+    except StoreUnavailableError as exc:
+        raise _fail(str(exc), EXIT_UNAVAILABLE) from None
     except HeadlinerError as exc:
         raise _fail(str(exc)) from None
     except Exception as exc:
@@ -245,7 +250,52 @@ def serve(
     os.environ["HEADLINER_UPGRADE_ON_START"] = "false"
     with tempfile.TemporaryDirectory(prefix="headliner-metrics-") as metrics_dir:
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
-        uvicorn.run(APP_FACTORY, factory=True, workers=n_workers, **options)  # type: ignore[arg-type]
+        uvicorn.run(WORKER_APP_FACTORY, factory=True, workers=n_workers, **options)  # type: ignore[arg-type]
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``serve --workers N`` worker process, which ends with its parent.
+
+    uvicorn's workers outlive a parent killed with SIGKILL (or by the OOM
+    killer), keep serving on its port and keep a new ``serve`` from binding
+    it. See :func:`exit_with_parent`.
+    """
+    from headliner.service.app import create_app
+
+    exit_with_parent()
+    return create_app()
+
+
+def exit_with_parent() -> None:
+    """Have this process sent SIGTERM once the process that spawned it dies.
+
+    SIGTERM, not SIGKILL: uvicorn then stops the way it does for Ctrl-C,
+    finishing the requests in flight and closing the database pool. On Linux
+    the kernel sends it (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon
+    thread waits on the pipe that ``multiprocessing`` keeps open to the parent,
+    which closes when the parent dies. Does nothing in a process that
+    ``multiprocessing`` did not start (tests, an embedding application).
+    """
+    import ctypes
+    import multiprocessing
+    import signal
+    import threading
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
+            if os.getppid() != parent.pid:  # the parent died before the call: no signal comes
+                os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+    def watch() -> None:
+        parent.join()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="headliner-exit-with-parent", daemon=True).start()
 
 
 # --- experiments ----------------------------------------------------------------

@@ -6,10 +6,11 @@ The hierarchy, one tree for the library, the service and the CLI::
     ├── InvalidParameterError (also ValueError)   bad input at a boundary
     ├── NotFoundError (also LookupError)         unknown experiment, headline, decision, key
     ├── ConflictError                            the request clashes with current state
-    └── AuthError                                missing, unknown or revoked API key
+    ├── AuthError                                missing, unknown or revoked API key
+    └── StoreUnavailableError                    the database is down, restarting or busy
 
-The service maps them to 422, 404, 409 and 401/403 in one place; the CLI maps
-them to exit code 2 and one line on stderr.
+The service maps them to 422, 404, 409, 401/403 and 503 in one place; the CLI
+maps them to exit code 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -37,3 +38,22 @@ class AuthError(HeadlinerError):
     def __init__(self, message: str, *, revoked: bool = False) -> None:
         super().__init__(message)
         self.revoked = revoked
+
+
+class StoreUnavailableError(HeadlinerError):
+    """The database cannot serve the request right now; the same request may succeed later.
+
+    Raised for a server that is down, restarting or refusing connections, a
+    connection it ended, or a SQLite file that stayed locked past the busy
+    timeout. Whether a write that failed this way was stored is unknown: retry
+    it with its idempotency key. ``retry_after`` is the suggested wait in
+    seconds (the service's ``Retry-After`` header).
+    """
+
+    #: Seconds a client should wait before retrying, unless an instance says otherwise.
+    retry_after: int = 1
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        if retry_after is not None:
+            self.retry_after = retry_after

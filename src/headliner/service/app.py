@@ -2,9 +2,9 @@
 
 ``create_app()`` builds a fresh app; nothing is created at import time, so
 tests build as many apps as they like, each with its own store, clock and
-metrics. ``headliner serve --workers N`` hands uvicorn the import string
-``headliner.service.app:create_app`` with ``factory=True``, so every worker
-process builds its own app from the environment.
+metrics. ``headliner serve --workers N`` hands uvicorn the import string of
+:func:`headliner.cli.service.worker_app` with ``factory=True``, so every
+worker process builds its own app from the environment.
 
 Start-up (the lifespan): apply migrations to a SQL database, open the store,
 then ``gc.freeze()``: everything allocated at start-up moves out of the
@@ -32,6 +32,7 @@ from headliner.core.errors import (
     HeadlinerError,
     InvalidParameterError,
     NotFoundError,
+    StoreUnavailableError,
 )
 from headliner.service.auth import KeyCache
 from headliner.service.clock import Clock, SystemClock
@@ -53,6 +54,7 @@ from headliner.service.routes import (
     fast,
     ops,
 )
+from headliner.service.schemas import error_body
 from headliner.service.settings import Settings, get_settings
 from headliner.storage.base import Store
 
@@ -79,14 +81,23 @@ def status_for(exc: HeadlinerError) -> int:
         return status.HTTP_422_UNPROCESSABLE_CONTENT
     if isinstance(exc, AuthError):
         return status.HTTP_403_FORBIDDEN if exc.revoked else status.HTTP_401_UNAUTHORIZED
+    if isinstance(exc, StoreUnavailableError):
+        return status.HTTP_503_SERVICE_UNAVAILABLE
     return status.HTTP_400_BAD_REQUEST
 
 
 async def _headliner_error(request: Request, exc: Exception) -> JSONResponse:
+    # A handled error keeps the client's keep-alive connection open: an exception
+    # that escaped to uvicorn would end it with a plain-text 500.
     assert isinstance(exc, HeadlinerError)  # registered for HeadlinerError only
     code = status_for(exc)
-    headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
-    return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+    headers = None
+    if code == status.HTTP_401_UNAUTHORIZED:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, StoreUnavailableError):
+        headers = {"Retry-After": str(exc.retry_after)}
+        logger.warning("database unavailable", extra={"error": repr(exc.__cause__)})
+    return JSONResponse(error_body(str(exc)), status_code=code, headers=headers)
 
 
 def _document_api_keys(app: FastAPI) -> None:

@@ -13,15 +13,16 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from headliner.core.errors import AuthError
+from headliner.core.errors import AuthError, StoreUnavailableError
 from headliner.service.logs import ACCESS_LOGGER
 from headliner.service.metrics import Metrics
+from headliner.service.schemas import error_body
 
 
 async def _reply(
     send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    body = json.dumps({"detail": detail}).encode()
+    body = json.dumps(error_body(detail)).encode()
     await send(
         {
             "type": "http.response.start",
@@ -124,6 +125,10 @@ class ApiKeyMiddleware:
                 await _reply(send, 403, str(exc))
             else:
                 await _reply(send, 401, str(exc), [(b"www-authenticate", b"Bearer")])
+            return
+        except StoreUnavailableError as exc:
+            # Outside the app's exception handler, which would answer it the same way.
+            await _reply(send, 503, str(exc), [(b"retry-after", str(exc.retry_after).encode())])
             return
         await self.app(scope, receive, send)
 

@@ -632,6 +632,11 @@ class ErrorPublic(BaseModel):
     detail: str
 
 
+def error_body(message: str) -> dict[str, Any]:
+    """The JSON body of an error response (:class:`ErrorPublic`) saying ``message``."""
+    return {"detail": message}
+
+
 class ApiKeyPublic(BaseModel):
     """A stored key (never its secret)."""
 

@@ -24,6 +24,14 @@ which on the hot path is one more round trip per decision. Instead:
   30 minutes;
 * anything that still slips through fails one statement, and SQLAlchemy then
   invalidates the whole pool, so the rest reconnect on their next checkout.
+
+While the database is down or restarting, or a SQLite file stays locked past
+the busy timeout, the driver's error becomes
+:class:`~headliner.core.errors.StoreUnavailableError` (see
+:func:`is_unavailable`), raised by every store method alike, so that callers
+tell "try again shortly" apart from a bug without knowing SQLAlchemy or the
+driver. The broken connection is still discarded as above, and the store
+works again, with no restart, once the database is back.
 """
 
 from __future__ import annotations
@@ -35,23 +43,40 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from headliner.core.errors import InvalidParameterError
+from headliner.core.errors import InvalidParameterError, StoreUnavailableError
 
-__all__ = ["make_engine", "normalize_url", "single_statement_engine", "write_engine"]
+__all__ = [
+    "is_unavailable",
+    "make_engine",
+    "normalize_url",
+    "single_statement_engine",
+    "write_engine",
+]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Per process: `serve --workers 2` opens at most 2 × (10 + 10) connections.
 POOL_SIZE = 10
 MAX_OVERFLOW = 10
 POOL_RECYCLE_SECONDS = 1800
-# libpq parameters; a URL that sets one of them wins.
-POSTGRES_KEEPALIVES = {
+# libpq parameters; a URL that sets one of them wins. The connect timeout bounds how
+# long a request waits on a server that does not answer at all (a network outage)
+# before it fails as unavailable.
+POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": 5,
     "keepalives": 1,
     "keepalives_idle": 60,
     "keepalives_interval": 10,
     "keepalives_count": 3,
 }
 _BEGIN_OPTION = "headliner_sqlite_begin"
+# SQLSTATE classes and codes of a server that is unreachable or cannot take more work
+# now: connection exception, insufficient resources; admin shutdown, crash shutdown,
+# cannot connect now (starting up or shutting down).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53"})
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+# SQLite primary result codes: BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+_UNAVAILABLE_SQLITE_CODES = frozenset({5, 6, 10, 13, 14})
+_UNAVAILABLE_MESSAGE = "The database is unavailable (down, restarting or busy); retry shortly."
 
 
 def normalize_url(url: str) -> sa.URL:
@@ -128,6 +153,39 @@ def _postgres_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> N
         raise sa.exc.DisconnectionError("the server closed this pooled connection")
 
 
+def is_unavailable(context: sa.engine.ExceptionContext) -> bool:
+    """Whether a failed database call means "the database is unavailable", not a bug.
+
+    True for a connection the server ended or lost (SQLAlchemy's disconnect
+    detection), any operational error while connecting (refused, timed out,
+    starting up, too many clients, connections not allowed), PostgreSQL errors
+    of a server that is shutting down or out of resources, and SQLite's busy,
+    locked, I/O, disk-full and cannot-open errors. A constraint violation, a
+    syntax error or a missing table stays what it is.
+    """
+    if context.is_disconnect:
+        return True
+    error = context.original_exception
+    sqlstate = getattr(error, "sqlstate", None)  # psycopg
+    if isinstance(sqlstate, str) and (
+        sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate in _UNAVAILABLE_SQLSTATES
+    ):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)  # sqlite3 (extended code)
+    if isinstance(code, int) and code & 0xFF in _UNAVAILABLE_SQLITE_CODES:
+        return True
+    # No connection yet: the server would not let this process in.
+    return context.connection is None and isinstance(
+        context.sqlalchemy_exception, sa.exc.OperationalError
+    )
+
+
+def _unavailable_error(context: sa.engine.ExceptionContext) -> StoreUnavailableError | None:
+    # Returned rather than raised: SQLAlchemy still discards the broken connection
+    # (and invalidates the pool) before raising it, chained to the driver's error.
+    return StoreUnavailableError(_UNAVAILABLE_MESSAGE) if is_unavailable(context) else None
+
+
 def _sqlite_on_begin(connection: Connection) -> None:
     mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
     connection.exec_driver_sql(f"BEGIN {mode}")
@@ -140,7 +198,10 @@ def make_engine(url: str) -> Engine:
     and transactions begun by the engine (deferred for reads). PostgreSQL:
     psycopg 3 with a pool of 10 (+10 overflow) connections, each checked for a
     closed socket as it leaves the pool (no round trip; see the module
-    docstring), so that a restarted server costs no failed request.
+    docstring), so that connections a restarted server ended cost no failed
+    request once it is back. On both,
+    an unavailable database raises
+    :class:`~headliner.core.errors.StoreUnavailableError` (:func:`is_unavailable`).
 
     Parameters
     ----------
@@ -156,16 +217,19 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(parsed, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
-    keepalives = {k: v for k, v in POSTGRES_KEEPALIVES.items() if k not in parsed.query}
-    engine = sa.create_engine(
-        parsed,
-        pool_size=POOL_SIZE,
-        max_overflow=MAX_OVERFLOW,
-        pool_recycle=POOL_RECYCLE_SECONDS,
-        connect_args=keepalives,
-    )
-    event.listen(engine, "checkout", _postgres_on_checkout)
+    else:
+        connect_args = {k: v for k, v in POSTGRES_CONNECT_ARGS.items() if k not in parsed.query}
+        engine = sa.create_engine(
+            parsed,
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
+            pool_recycle=POOL_RECYCLE_SECONDS,
+            connect_args=connect_args,
+        )
+        event.listen(engine, "checkout", _postgres_on_checkout)
+    # A dialect-level hook: it costs each statement a loop over SQLAlchemy's empty
+    # lists of execute hooks (well under a microsecond), nothing more until an error.
+    event.listen(engine, "handle_error", _unavailable_error)
     return engine
 
 

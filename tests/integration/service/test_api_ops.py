@@ -54,6 +54,7 @@ def test_ready_is_503_when_the_database_is_unreachable(
 
     assert response.status_code == 503
     assert "not reachable" in response.json()["detail"]
+    assert int(response.headers["retry-after"]) >= 1
 
 
 def test_metrics_count_decisions_opens_and_latency(

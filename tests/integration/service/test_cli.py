@@ -253,7 +253,7 @@ def test_serve_with_workers_uses_the_factory_and_shared_metrics(
 
     assert result.exit_code == 0, result.output
     ((app, options),) = uvicorn_run.calls
-    assert app == "headliner.service.app:create_app"
+    assert app == "headliner.cli.service:worker_app"  # the workers end with their parent
     assert options["factory"] is True and options["workers"] == 2
     assert uvicorn_run.env["PROMETHEUS_MULTIPROC_DIR"]
     assert not Path(str(uvicorn_run.env["PROMETHEUS_MULTIPROC_DIR"])).exists()  # cleaned up

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import pytest
 import sqlalchemy as sa
 
-from headliner.core.errors import InvalidParameterError
+from headliner.core.errors import InvalidParameterError, StoreUnavailableError
 from headliner.storage.base import ExperimentSpec
 from headliner.storage.engine import make_engine, single_statement_engine, write_engine
 from headliner.storage.sql import SqlStore, open_store
@@ -158,6 +161,75 @@ def test_postgres_engine_sets_keepalives_unless_the_url_does(postgres_url: str) 
     finally:
         engine.dispose()
     assert (dsn["keepalives"], dsn["keepalives_idle"], dsn["keepalives_count"]) == ("1", "30", "3")
+    assert dsn["connect_timeout"] == "5"
+
+
+def test_an_unavailable_database_fails_calls_as_unavailable_then_recovers(
+    database_url: str, database_outage: Callable[[], AbstractContextManager[None]]
+) -> None:
+    """Every call fails with StoreUnavailableError, never a driver error; no write is doubled."""
+    store = SqlStore(database_url)  # opened after database_outage: SQLite's short busy timeout
+    try:
+        exp = store.create_experiment(ExperimentSpec("outage", ["A", "B"]), 0.0).id
+        before, _ = store.record_decision(exp, 0, 0.5, 1.0, idempotency_key="before")
+        with database_outage():
+            with pytest.raises(StoreUnavailableError, match="unavailable") as raised:
+                store.record_decision(exp, 1, 0.5, 2.0, idempotency_key="during")
+            with pytest.raises(StoreUnavailableError):
+                store.record_open(exp, before.id, 3.0, 60.0)
+        assert raised.value.retry_after >= 1
+        assert raised.value.__cause__ is not None  # the driver's error, for the logs
+
+        # The same store, no reopening: the retries succeed, each write stored once.
+        during, created = store.record_decision(exp, 1, 0.5, 4.0, idempotency_key="during")
+        assert created
+        assert store.record_open(exp, before.id, 5.0, 60.0).value == "counted"
+        counts = {c.arm: (c.sends, c.opens) for c in store.arm_counts(exp, 6.0, 60.0)}
+        assert counts == {0: (1, 1), 1: (1, 0)}
+        assert store.find_decision(exp, "during") == during
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_session_ended_mid_use_is_unavailable_and_the_pool_recovers(
+    postgres_url: str, postgres_admin: sa.Engine
+) -> None:
+    """A connection the server ends while it is checked out fails one call, then is replaced."""
+    store = SqlStore(postgres_url)
+    try:
+        with store.engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            with postgres_admin.connect() as admin:
+                admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(StoreUnavailableError):
+                conn.exec_driver_sql("SELECT 1")
+        store.ping()
+        assert not store.has_api_keys()
+    finally:
+        store.close()
+
+
+def test_a_postgres_server_that_refuses_connections_is_unavailable() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = SqlStore(f"postgresql+psycopg://postgres@127.0.0.1:{port}/headliner")
+    try:
+        with pytest.raises(StoreUnavailableError):
+            store.ping()
+    finally:
+        store.close()
+
+
+def test_errors_that_retrying_cannot_fix_stay_driver_errors(unmigrated_url: str) -> None:
+    """A missing table is a deployment mistake, not an outage: no 503 and Retry-After for it."""
+    store = SqlStore(unmigrated_url)
+    try:
+        with pytest.raises(sa.exc.DBAPIError, match="api_keys"):
+            store.has_api_keys()
+    finally:
+        store.close()
 
 
 @pytest.mark.postgres

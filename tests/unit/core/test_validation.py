@@ -19,6 +19,7 @@ from headliner.core.errors import (
     HeadlinerError,
     InvalidParameterError,
     NotFoundError,
+    StoreUnavailableError,
 )
 from headliner.core.policies import (
     ABTestThenCommit,
@@ -407,8 +408,9 @@ def test_fail_builds_but_does_not_raise() -> None:
         (NotFoundError, (HeadlinerError, LookupError)),
         (ConflictError, (HeadlinerError,)),
         (AuthError, (HeadlinerError,)),
+        (StoreUnavailableError, (HeadlinerError,)),
     ],
-    ids=["invalid-parameter", "not-found", "conflict", "auth"],
+    ids=["invalid-parameter", "not-found", "conflict", "auth", "store-unavailable"],
 )
 def test_error_tree(error: type[Exception], bases: tuple[type[Exception], ...]) -> None:
     assert all(issubclass(error, base) for base in bases)
@@ -422,3 +424,9 @@ def test_auth_error_tells_revoked_keys_apart(revoked: bool) -> None:
     assert error.revoked is revoked
     assert str(error) == "API key rejected"
     assert AuthError("no key").revoked is False
+
+
+def test_store_unavailable_error_suggests_when_to_retry() -> None:
+    assert StoreUnavailableError("down").retry_after == StoreUnavailableError.retry_after == 1
+    error = StoreUnavailableError("restarting", retry_after=5)
+    assert (error.retry_after, str(error)) == (5, "restarting")

@@ -20,4 +20,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorPublic, "description": "Unknown experiment, headline, decision or wave"},
     409: {"model": ErrorPublic, "description": "Conflicts with the experiment's current state"},
     413: {"model": ErrorPublic, "description": "Request body too large"},
+    503: {
+        "model": ErrorPublic,
+        "description": "The database is unavailable for now; retry after Retry-After seconds",
+    },
 }

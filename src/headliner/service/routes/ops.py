@@ -7,8 +7,9 @@ import logging
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 
+from headliner.core.errors import StoreUnavailableError
 from headliner.service.deps import ContextDep
-from headliner.service.schemas import ErrorPublic, HealthPublic
+from headliner.service.schemas import ErrorPublic, HealthPublic, error_body
 
 router = APIRouter(tags=["operations"])
 logger = logging.getLogger("headliner.service")
@@ -30,9 +31,11 @@ async def ready(context: ContextDep) -> Response:
         await context.run(context.store.ping)
     except Exception as exc:  # any driver error means "not ready", whatever its class
         logger.warning("readiness check failed", extra={"error": type(exc).__name__})
+        retry_after = getattr(exc, "retry_after", StoreUnavailableError.retry_after)
         return JSONResponse(
-            {"detail": "The database is not reachable."},
+            error_body("The database is not reachable."),
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(retry_after)},
         )
     return JSONResponse({"status": "ready"})
 

@@ -69,8 +69,10 @@ _register_commands()
 def _usage_error(exc: Exception) -> int:
     ctx = getattr(exc, "ctx", None)
     if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-        # A bare group: its help is the answer, on stderr since nothing was run.
-        print(ctx.get_help(), file=sys.stderr)
+        # A bare group: its help is the answer (Typer's rich help prints itself).
+        text = ctx.get_help()
+        if text:
+            print(text, file=sys.stderr)
         return 2
     where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
     message = exc.format_message()  # type: ignore[attr-defined]  # a click exception

@@ -214,7 +214,7 @@ def test_serve_refuses_a_public_address_without_keys(
 ) -> None:
     result = _run(runner, cli, "serve", "--host", "0.0.0.0")
 
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # refused to start
     assert "refusing to listen on 0.0.0.0" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert uvicorn_run.calls == []

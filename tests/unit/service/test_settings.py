@@ -20,10 +20,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     get_settings.cache_clear()
 
 
-def test_defaults() -> None:
+def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
 
-    assert settings.database_url == "sqlite:///headliner.db"
+    # One file per user, wherever a command runs from.
+    assert settings.database_url == f"sqlite:///{tmp_path / 'data' / 'headliner' / 'headliner.db'}"
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
     assert settings.posterior_refresh_seconds == 1.0
     assert settings.max_body_bytes == 64 * 1024
@@ -73,8 +75,9 @@ def test_keywords_beat_everything(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_dotenv_in_the_working_directory_is_read_unless_disabled(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("HEADLINER_DATABASE_URL=sqlite:///from-dotenv.db\n")
 
-    assert Settings().database_url == "sqlite:///from-dotenv.db"
-    assert Settings(_env_file=None).database_url == "sqlite:///headliner.db"  # type: ignore[call-arg]
+    # A relative SQLite path is made absolute against the working directory, once.
+    assert Settings().database_url == f"sqlite:///{tmp_path / 'from-dotenv.db'}"
+    assert "from-dotenv" not in Settings(_env_file=None).database_url  # type: ignore[call-arg]
 
 
 def test_a_missing_config_file_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,3 +112,32 @@ def test_get_settings_is_cached_until_cleared(monkeypatch: pytest.MonkeyPatch) -
     assert get_settings() is first
     get_settings.cache_clear()
     assert get_settings().port == 9300
+
+
+def test_a_config_key_that_is_not_a_setting_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "typo.yaml"
+    config.write_text("databse_url: sqlite:///x.db\n")
+    monkeypatch.setenv("HEADLINER_CONFIG", str(config))
+
+    with pytest.raises(
+        ValueError, match=r"'databse_url' is not a setting \(did you mean 'database_url'\?\)"
+    ):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("- a\n- b\n", "must hold a mapping"), ("port: [\n", "is not valid YAML")],
+    ids=["a-list", "broken"],
+)
+def test_a_config_file_that_is_not_a_mapping_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str, message: str
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    monkeypatch.setenv("HEADLINER_CONFIG", str(config))
+
+    with pytest.raises(ValueError, match=message):
+        Settings(_env_file=None)  # type: ignore[call-arg]

@@ -1,0 +1,201 @@
+"""The whole ``headliner`` command tree through its real entry point, as a shell runs it.
+
+Exit codes: 0 done, 2 usage or domain error, 3 database unreachable or server
+refused to start; every error is one line on stderr with no traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from headliner.cli import app, main
+from headliner.service.schemas import ApiKeyPublic, ExperimentSummary, ReportPublic
+from headliner.service.settings import get_settings
+
+REFERENCE = Path(__file__).resolve().parents[3] / "scenarios" / "reference.yaml"
+
+
+@pytest.fixture(autouse=True)
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.chdir(tmp_path)
+    for name in ("HEADLINER_CONFIG", "HEADLINER_DATABASE_URL", "HEADLINER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "80")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _command_paths(group: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from _command_paths(command, (*prefix, name))
+
+
+COMMANDS = sorted(_command_paths(typer.main.get_command(app)))
+
+
+def test_the_tree_has_the_lifecycle_commands() -> None:
+    for path in [
+        ("experiments", "complete"),
+        ("experiments", "archive"),
+        ("experiments", "headlines", "add"),
+        ("experiments", "headlines", "retire"),
+    ]:
+        assert path in COMMANDS
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str], path: tuple[str, ...]) -> None:
+    code, out, err = run(capsys, *path, "--help")
+    assert code == 0, err
+    assert "Usage" in out and "Traceback" not in out + err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.startswith("headliner ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--nope"], "No such option: --nope"),
+        (["simulate", "--replications", "0"], "--replications"),
+        (["simulate", "--iteration", "100"], "No such option: --iteration"),
+        (["experiments", "report"], "Missing argument"),
+        (["experiments", "create", "--from", "nope.yaml"], "nope.yaml"),
+        (["keys", "list", "--format", "xml"], "--format"),
+        (["experiments", "headlines", "retire", "x", "first"], "ARM"),
+    ],
+    ids=["unknown-option", "out-of-range", "typo", "missing-id", "no-file", "bad-format", "arm"],
+)
+def test_a_usage_error_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("headliner: error: ")
+    assert says.lower() in err.lower()
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("argv", [[], ["experiments"], ["experiments", "headlines"], ["keys"]])
+def test_a_bare_group_prints_its_help_and_exits_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert "Usage" in out + err and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "code", "says"),
+    [
+        (["experiments", "report", "nope"], {}, 2, "not found"),
+        (["keys", "revoke", "nope"], {}, 2, "not found"),
+        (["experiments", "complete", "nope", "--winner", "0"], {}, 2, "not found"),
+        (["db", "upgrade"], {"HEADLINER_DATABASE_URL": "mysql://x/y"}, 2, "database URL"),
+        (["keys", "list"], {"HEADLINER_PORT": "abc"}, 2, "invalid setting port"),
+        (["keys", "list"], {"HEADLINER_CONFIG": "nope.yaml"}, 2, "not a file"),
+        (
+            ["keys", "list"],
+            {"HEADLINER_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/x"},
+            3,
+            "database",
+        ),
+    ],
+    ids=["report", "revoke", "complete", "mysql", "port", "config", "unreachable"],
+)
+def test_a_failure_exits_non_zero_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    env: dict[str, str],
+    code: int,
+    says: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    got, out, err = run(capsys, *argv)
+    assert got == code
+    assert err.count("\n") == 1 and says.lower() in err.lower()
+    assert "Traceback" not in out + err
+
+
+def test_the_lifecycle_and_machine_readable_output(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "experiments", "create", "--from", str(REFERENCE))
+    assert code == 0, err
+    experiment_id = out.strip()
+
+    # Another working directory, the same per-user database.
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(other)
+        get_settings.cache_clear()
+        code, out, _ = run(capsys, "experiments", "list", "--format", "json")
+    get_settings.cache_clear()
+    listed = [ExperimentSummary.model_validate(row) for row in json.loads(out)]
+    assert [e.id for e in listed] == [experiment_id]
+
+    code, out, _ = run(capsys, "experiments", "list")
+    assert code == 0 and experiment_id in out  # whole, in 80 columns
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+    code, out, _ = run(capsys, "experiments", "report", experiment_id, "--format", "json")
+    report = ReportPublic.model_validate_json(out)
+    assert len(report.arms) == 5
+
+    code, out, _ = run(capsys, "experiments", "report", experiment_id, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["headline"] for r in rows] == [a.headline for a in report.arms]
+
+    code, out, _ = run(capsys, "experiments", "report", experiment_id)
+    tables, _, facts = out.partition("open delay:")
+    assert code == 0 and facts  # the facts below are one line each, whatever the width
+    assert max(len(line) for line in tables.splitlines()) <= 80
+    assert all(a.headline.split()[0] in tables for a in report.arms)
+
+    code, out, _ = run(capsys, "experiments", "headlines", "add", experiment_id, "Last call")
+    assert code == 0 and "#5" in out
+    code, out, _ = run(capsys, "experiments", "headlines", "retire", experiment_id, "0")
+    assert code == 0 and "retired headline #0" in out
+    winner = report.arms[3].headline
+    code, out, _ = run(capsys, "experiments", "complete", experiment_id, "--winner", winner)
+    assert code == 0 and winner in out
+    code, _, err = run(capsys, "experiments", "complete", experiment_id, "--winner", "1")
+    assert code == 2 and "completed" in err
+    code, out, _ = run(capsys, "experiments", "archive", experiment_id)
+    assert code == 0
+    code, out, _ = run(capsys, "experiments", "list", "--format", "json")
+    assert json.loads(out) == []
+
+
+def test_keys_list_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    code, secret, _ = run(capsys, "keys", "create", "ci")
+    assert code == 0 and secret.strip()
+    code, out, _ = run(capsys, "keys", "list", "--format", "json")
+    (key,) = [ApiKeyPublic.model_validate(row) for row in json.loads(out)]
+    assert key.name == "ci"
+    code, out, _ = run(capsys, "keys", "list")
+    assert key.id in out and "UTC" in out  # a readable date, not an epoch number

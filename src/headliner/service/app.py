@@ -24,6 +24,7 @@ import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette import status
 
 from headliner.core.errors import (
@@ -199,7 +200,8 @@ def create_app(
             if owned:
                 active.close()
 
-    app = FastAPI(
+    # FastAPIOffline: the same FastAPI app, with /docs and /redoc served from packaged assets.
+    app = FastAPIOffline(
         title="Headliner decision service",
         summary="Thompson Sampling for email headlines: per-send decisions, waves, delayed opens.",
         version="0.1.0",

@@ -143,7 +143,8 @@ class ExperimentCreate(_Input):
 
     name: str = Field(min_length=1, max_length=200, examples=["Spring sale"])
     headlines: list[Headline] = Field(min_length=2, max_length=100)
-    policy: Annotated[str, one_of(Options((*LIVE_POLICIES.values, "top-two")))] = "thompson"
+    # "top-two" is still read as "top_two", but only the canonical names are documented.
+    policy: Annotated[str, one_of(LIVE_POLICIES)] = "thompson"
     leader_probability: Annotated[
         float | None, within(TopTwoThompson.parameter_constraints["leader_probability"])
     ] = Field(default=None, description="top_two only: the leader's share of sends")
@@ -374,7 +375,7 @@ class OpenPublic(BaseModel):
 
 
 class OutcomeCreate(_Input):
-    """An explicit outcome for the seed's immediate-feedback model."""
+    """An explicit outcome of a send, for a KPI known at once (a click, a purchase)."""
 
     reward: Reward
 

@@ -197,3 +197,14 @@ def test_service_migrates_its_own_postgres_database_whatever_the_url_spelling(
         assert client.get("/ready").status_code == 200
         created = client.post("/v1/experiments", json={"name": "x", "headlines": ["a", "b"]})
         assert created.status_code == 201, created.text
+
+
+def test_docs_work_offline(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    # The page names only the service's own assets, and those assets are served.
+    assert "cdn." not in page.text and "unpkg" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/static-offline-docs/{asset}" in page.text
+        response = client.get(f"/static-offline-docs/{asset}")
+        assert response.status_code == 200 and len(response.content) > 10_000

@@ -106,7 +106,7 @@ async def record_open(experiment_id: str, decision_id: str, request: Request) ->
 async def record_outcome(
     experiment_id: str, decision_id: str, body: OutcomeCreate, context: ContextDep
 ) -> OutcomePublic:
-    """Set an explicit 0/1 outcome (the seed's immediate-feedback model).
+    """Set an explicit 0/1 outcome (for a KPI known at once, such as a click or a purchase).
 
     A 0 counts as a non-open at once, without waiting for the window.
     Repeating the same outcome changes nothing (``recorded`` false); a

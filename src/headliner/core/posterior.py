@@ -29,6 +29,14 @@ from headliner.core.validation import check_float, check_int, fail
 
 FloatArray = NDArray[np.float64]
 
+#: Smallest prior pseudo-count (``alpha_prior``, ``beta_prior``) accepted. From it
+#: up, P(best) and the within-tolerance probabilities come out finite and summing
+#: to 1 whatever the counts (tests/unit/core/test_posterior.py checks this with
+#: hypothesis); far below it (1e-10 and less) a Beta density puts almost all of
+#: its mass against 0 or 1 and the integration returns NaN. As a prior, 0.001
+#: pseudo-opens is as good as no prior at all.
+MIN_PRIOR = 1e-3
+
 # expected_max integrates only where some density is non-negligible: outside
 # the [TAIL, 1 - TAIL] quantiles of every arm its integrand is below 1e-12.
 _TAIL = 1e-13
@@ -78,8 +86,8 @@ class BetaPosterior:
     ) -> BetaPosterior:
         """Posterior before any send: every arm at Beta(alpha_prior, beta_prior)."""
         n = check_int(n_arms, "n_arms", "BetaPosterior", low=1)
-        a = check_float(alpha_prior, "alpha_prior", "BetaPosterior", low=0.0, closed="neither")
-        b = check_float(beta_prior, "beta_prior", "BetaPosterior", low=0.0, closed="neither")
+        a = check_float(alpha_prior, "alpha_prior", "BetaPosterior", low=MIN_PRIOR)
+        b = check_float(beta_prior, "beta_prior", "BetaPosterior", low=MIN_PRIOR)
         return cls(np.full(n, a), np.full(n, b))
 
     @classmethod
@@ -91,8 +99,8 @@ class BetaPosterior:
         beta_prior: float = 1.0,
     ) -> BetaPosterior:
         """Posterior after ``opens`` and ``non_opens`` per arm, from a Beta prior."""
-        a = check_float(alpha_prior, "alpha_prior", "BetaPosterior", low=0.0, closed="neither")
-        b = check_float(beta_prior, "beta_prior", "BetaPosterior", low=0.0, closed="neither")
+        a = check_float(alpha_prior, "alpha_prior", "BetaPosterior", low=MIN_PRIOR)
+        b = check_float(beta_prior, "beta_prior", "BetaPosterior", low=MIN_PRIOR)
         o = np.asarray(opens, dtype=np.float64)
         f = np.asarray(non_opens, dtype=np.float64)
         for name, values in (("opens", o), ("non_opens", f)):

@@ -46,7 +46,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from headliner.core.posterior import within_probabilities
+from headliner.core.posterior import MIN_PRIOR, within_probabilities
 from headliner.core.validation import check_float, check_int, fail
 
 FloatArray = NDArray[np.float64]
@@ -166,8 +166,10 @@ def stopping_posterior(
             sends += effective_opens[k] + effective_non_opens[k]
         pooled = (opens + 1.0) / (sends + 2.0)
         strength = (1.0 - pooled) / (spread * spread * pooled)
-        a0 = strength * pooled
-        b0 = strength * (1.0 - pooled)
+        # A wide spread over a pooled rate near 1 (or 0) asks for a prior far
+        # weaker than the integration of P(best) is good for (see MIN_PRIOR).
+        a0 = max(strength * pooled, MIN_PRIOR)
+        b0 = max(strength * (1.0 - pooled), MIN_PRIOR)
     for k in range(n):
         alpha_out[k] = a0 + effective_opens[k]
         beta_out[k] = b0 + effective_non_opens[k]

@@ -7,8 +7,10 @@ the domain layer checks the same rules again for callers that skip HTTP
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -19,8 +21,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from headliner.core.delay import DelayPrior
+from headliner.core.posterior import MIN_PRIOR
 from headliner.core.stopping import StoppingRule
 from headliner.service.experiments import DecisionResult, WaveResult, build_spec
 from headliner.service.reporting import DelaySummary, Report, StoppingStatus
@@ -38,8 +42,45 @@ Headline = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 Reward = Annotated[int, Field(strict=True, ge=0, le=1, description="1 opened, 0 not opened")]
 
 
+# NUL, the other C0 controls but tab, newline and carriage return, DEL, and lone
+# UTF-16 surrogates (which JSON's \uXXXX escapes can spell but UTF-8 cannot encode):
+# PostgreSQL refuses NUL in text, and a surrogate cannot be rendered back as JSON.
+_UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def unsafe_text(text: str) -> bool:
+    """Whether ``text`` holds a control character or a lone surrogate (refused as input)."""
+    return _UNSAFE_TEXT.search(text) is not None
+
+
+def _safe_text(value: object) -> None:
+    if isinstance(value, str):
+        if _UNSAFE_TEXT.search(value) is not None:
+            raise PydanticCustomError(
+                "string_unsafe",
+                "String must not contain control characters (such as NUL) or lone surrogates",
+            )
+    elif isinstance(value, list):
+        for item in value:
+            _safe_text(item)
+
+
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Base of every request body.
+
+    Strict types (``false`` is not an arm index, ``"1"`` not a number), finite
+    numbers only (JSON has no NaN or Infinity, though lenient parsers accept
+    them), and text without control characters or lone surrogates, whatever
+    the field.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_is_safe(cls, value: object) -> object:
+        _safe_text(value)
+        return value
 
 
 # --- experiments --------------------------------------------------------------
@@ -117,8 +158,8 @@ class ExperimentCreate(_Input):
     leader_probability: float | None = Field(
         default=None, ge=0.0, le=1.0, description="top_two only: the leader's share of sends"
     )
-    alpha_prior: float = Field(default=1.0, gt=0.0, le=1e6)
-    beta_prior: float = Field(default=1.0, gt=0.0, le=1e6)
+    alpha_prior: float = Field(default=1.0, ge=MIN_PRIOR, le=1e6)
+    beta_prior: float = Field(default=1.0, ge=MIN_PRIOR, le=1e6)
     attribution_window_seconds: float = Field(
         default=72 * 3600.0,
         gt=0.0,
@@ -595,10 +636,45 @@ class HealthPublic(BaseModel):
     status: Literal["ok"] = "ok"
 
 
-class ErrorPublic(BaseModel):
-    """Every error response: one human-readable reason."""
+class ErrorDetail(BaseModel):
+    """One reason a request was refused: where (``loc``), why (``msg``), what kind (``type``).
 
-    detail: str
+    ``loc`` starts with ``body``, ``path``, ``query`` or ``header`` and names the
+    offending field for a malformed request; it names the parameter, or is
+    empty, for a refusal by the experiment's rules or state.
+    """
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorPublic(BaseModel):
+    """Every error response (4xx and 503): a list of reasons, FastAPI's validation shape.
+
+    The offending input is never echoed: it may not even be representable as JSON.
+    """
+
+    detail: list[ErrorDetail]
+
+    @staticmethod
+    def body(msg: str, type: str, loc: Sequence[str | int] = ()) -> dict[str, Any]:
+        """The body of an error with one reason, as a plain dict."""
+        return {"detail": [{"loc": list(loc), "msg": msg, "type": type}]}
+
+    @staticmethod
+    def of_errors(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        """The body of a validation error, from pydantic's ``errors()`` without the input."""
+        return {
+            "detail": [
+                {
+                    "loc": [p if isinstance(p, int) else str(p) for p in e["loc"]],
+                    "msg": str(e["msg"]),
+                    "type": str(e["type"]),
+                }
+                for e in errors
+            ]
+        }
 
 
 class ApiKeyPublic(BaseModel):

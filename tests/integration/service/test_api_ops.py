@@ -53,7 +53,7 @@ def test_ready_is_503_when_the_database_is_unreachable(
         response = client.get("/ready")
 
     assert response.status_code == 503
-    assert "not reachable" in response.json()["detail"]
+    assert "not reachable" in response.json()["detail"][0]["msg"]
 
 
 def test_metrics_count_decisions_opens_and_latency(
@@ -134,7 +134,7 @@ def test_body_over_the_limit_is_413(client: TestClient) -> None:
     response = client.post("/v1/experiments", json=huge)
 
     assert response.status_code == 413
-    assert "limit" in response.json()["detail"]
+    assert "limit" in response.json()["detail"][0]["msg"]
 
 
 def test_streamed_body_over_the_limit_is_413(settings: Settings, store: Store) -> None:

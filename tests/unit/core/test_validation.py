@@ -40,7 +40,7 @@ def test_message_form_matches_the_house_style() -> None:
     with pytest.raises(InvalidParameterError) as caught:
         BetaPosterior.from_prior(3, alpha_prior=-1)
     assert str(caught.value) == (
-        "The 'alpha_prior' parameter of BetaPosterior must be a float > 0. Got -1 instead."
+        "The 'alpha_prior' parameter of BetaPosterior must be a float >= 0.001. Got -1 instead."
     )
 
 

@@ -31,7 +31,7 @@ async def ready(context: ContextDep) -> Response:
     except Exception as exc:  # any driver error means "not ready", whatever its class
         logger.warning("readiness check failed", extra={"error": type(exc).__name__})
         return JSONResponse(
-            {"detail": "The database is not reachable."},
+            ErrorPublic.body("The database is not reachable.", "unavailable"),
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     return JSONResponse({"status": "ready"})

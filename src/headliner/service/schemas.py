@@ -504,8 +504,8 @@ class ArmReportPublic(BaseModel):
     pending: int
     late_opens: int
     observed_rate: float | None
-    posterior_mean: float
-    credible_interval: tuple[float, float]
+    posterior_mean: float | None
+    credible_interval: tuple[float | None, float | None]
     p_best: float | None
     expected_loss: float | None
     allocation: float | None
@@ -538,8 +538,8 @@ class SnapshotPublic(BaseModel):
     """P(best) and allocation share per headline position at one moment."""
 
     at: float
-    p_best: dict[int, float]
-    allocation: dict[int, float]
+    p_best: dict[int, float | None]
+    allocation: dict[int, float | None]
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> SnapshotPublic:
@@ -555,12 +555,12 @@ class StoppingStatusPublic(BaseModel):
     """The stopping rule's view on the delay-aware posterior, and any declaration."""
 
     champion_arm: int = Field(description="the active headline with the highest P(best)")
-    p_best: float = Field(description="the champion's P(best), as the stopping rule sees it")
-    p_within: float = Field(
+    p_best: float | None = Field(description="the champion's P(best), as the stopping rule sees it")
+    p_within: float | None = Field(
         description="probability that no headline beats the champion by more than the "
         "value-remaining threshold"
     )
-    value_remaining: float = Field(description="95th percentile of the relative lift left")
+    value_remaining: float | None = Field(description="95th percentile of the relative lift left")
     min_opens: int | None = Field(description="opens needed first; null: automatic stopping off")
     opens: int = Field(description="counted opens of the active headlines")
     in_burn_in: bool = Field(description="the rule waits for burn-in to end")
@@ -587,6 +587,8 @@ class ReportPublic(BaseModel):
     """The experiment report.
 
     ``champion_arm`` and ``value_remaining`` repeat ``stopping_status``'s;
+    an estimate that cannot be computed (a snapshot stored by an older version
+    with a non-finite P(best), say) is null, as JSON has no NaN;
     ``allocation_reason`` says why the next sends are split as ``allocation``
     says; ``delay`` describes the open-delay curve behind the estimates.
     """
@@ -598,7 +600,7 @@ class ReportPublic(BaseModel):
     winner_arm: int | None
     winner_headline: str | None
     champion_arm: int
-    value_remaining: float
+    value_remaining: float | None
     allocation_reason: str
     delay: DelaySummaryPublic
     stopping: StoppingSettings

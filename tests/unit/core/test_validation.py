@@ -84,19 +84,19 @@ RULES: dict[str, tuple[Callable[[], Any], str]] = {
     ),
     "from-prior-alpha-negative": (
         lambda: BetaPosterior.from_prior(2, alpha_prior=-1),
-        message("alpha_prior", "BetaPosterior", "a float > 0", "-1"),
+        message("alpha_prior", "BetaPosterior", "a float >= 0.001", "-1"),
     ),
     "from-prior-beta-zero": (
         lambda: BetaPosterior.from_prior(2, beta_prior=0.0),
-        message("beta_prior", "BetaPosterior", "a float > 0", "0.0"),
+        message("beta_prior", "BetaPosterior", "a float >= 0.001", "0.0"),
     ),
     "from-counts-alpha-zero": (
         lambda: BetaPosterior.from_counts([1], [1], alpha_prior=0),
-        message("alpha_prior", "BetaPosterior", "a float > 0", "0"),
+        message("alpha_prior", "BetaPosterior", "a float >= 0.001", "0"),
     ),
     "from-counts-beta-nan": (
         lambda: BetaPosterior.from_counts([1], [1], beta_prior=float("nan")),
-        message("beta_prior", "BetaPosterior", "a float > 0", "nan"),
+        message("beta_prior", "BetaPosterior", "a float >= 0.001", "nan"),
     ),
     "from-counts-opens-negative": (
         lambda: BetaPosterior.from_counts([1, -1], [1, 1]),

@@ -65,8 +65,13 @@ def lognormal_cdf(t: float, mu: float, sigma: float, window: float) -> float:
         return 0.0
     if t >= window:
         return 1.0
-    top = 0.5 * math.erfc(-(math.log(window) - mu) / (sigma * _SQRT2))
-    return 0.5 * math.erfc(-(math.log(t) - mu) / (sigma * _SQRT2)) / top
+    z_window = (mu - math.log(window)) / (sigma * _SQRT2)
+    z_t = (mu - math.log(t)) / (sigma * _SQRT2)
+    if z_window < 26.0:
+        return math.erfc(z_t) / math.erfc(z_window)
+    # The window ends so far below the median that erfc underflows (a prior
+    # median of years under a window of seconds): erfc(z) ~ exp(-z²) / (z √π) there.
+    return math.exp((z_window - z_t) * (z_window + z_t)) * z_window / z_t
 
 
 #: How long after a send its open still counts.

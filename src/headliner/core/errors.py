@@ -21,7 +21,11 @@ class HeadlinerError(Exception):
 
 
 class InvalidParameterError(HeadlinerError, ValueError):
-    """A parameter is outside its allowed range or has the wrong type."""
+    """A parameter is outside its allowed range or has the wrong type (``parameter``: its name)."""
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class NotFoundError(HeadlinerError, LookupError):

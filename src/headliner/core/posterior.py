@@ -29,10 +29,18 @@ from headliner.core.validation import Interval, check_float, check_int, fail
 
 FloatArray = NDArray[np.float64]
 
-#: The Beta prior every arm starts from: pseudo-opens and pseudo-non-opens, > 0.
+#: Smallest prior pseudo-count (``alpha_prior``, ``beta_prior``) accepted. From it
+#: up, P(best) and the within-tolerance probabilities come out finite and summing
+#: to 1 whatever the counts (tests/unit/core/test_posterior.py checks this with
+#: hypothesis); far below it (1e-10 and less) a Beta density puts almost all of
+#: its mass against 0 or 1 and the integration returns NaN. As a prior, 0.001
+#: pseudo-opens is as good as no prior at all.
+MIN_PRIOR = 1e-3
+
+#: The Beta prior every arm starts from: pseudo-opens and pseudo-non-opens.
 PRIOR_CONSTRAINTS: dict[str, Interval] = {
-    "alpha_prior": Interval(float, 0.0, None, closed="neither"),
-    "beta_prior": Interval(float, 0.0, None, closed="neither"),
+    "alpha_prior": Interval(float, MIN_PRIOR, None),
+    "beta_prior": Interval(float, MIN_PRIOR, None),
 }
 
 # expected_max integrates only where some density is non-negligible: outside

@@ -46,10 +46,13 @@ from typing import ClassVar, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
-from headliner.core.posterior import within_probabilities
+from headliner.core.posterior import MIN_PRIOR, within_probabilities
 from headliner.core.validation import Constraint, Interval, Options, fail, validate_params
 
 FloatArray = NDArray[np.float64]
+
+#: Most sends the pooled prior of :func:`stopping_posterior` counts as.
+MAX_POOLED_STRENGTH = 1e7
 
 #: Indices of :meth:`StoppingRule.params`, the vector the compiled check reads.
 P_BEST, VALUE_REMAINING, QUANTILE, REQUIRE_ALL, MIN_OPENS, SPREAD = range(6)
@@ -141,7 +144,9 @@ def stopping_posterior(
     With a ``rate_spread`` s, every headline's prior is centred on the
     experiment's pooled rate p with the strength ``n0 = (1 - p) / (s² p)`` that
     gives it a relative standard deviation of s (an empirical-Bayes,
-    hierarchical prior: headlines' rates usually differ by about s). Without
+    hierarchical prior: headlines' rates usually differ by about s), counting
+    for at most :data:`MAX_POOLED_STRENGTH` sends and at least
+    :data:`~headliner.core.posterior.MIN_PRIOR` on either side. Without
     one, the experiment's own ``Beta(alpha_prior, beta_prior)``.
     """
     n = effective_opens.shape[0]
@@ -155,9 +160,12 @@ def stopping_posterior(
             opens += effective_opens[k]
             sends += effective_opens[k] + effective_non_opens[k]
         pooled = (opens + 1.0) / (sends + 2.0)
-        strength = (1.0 - pooled) / (spread * spread * pooled)
-        a0 = strength * pooled
-        b0 = strength * (1.0 - pooled)
+        # A tiny spread (or a pooled rate near 0) asks for a prior stronger than
+        # millions of sends, a wide one over a pooled rate near 1 for one far
+        # weaker than the integration of P(best) is good for (see MIN_PRIOR).
+        strength = min((1.0 - pooled) / (spread * spread * pooled), MAX_POOLED_STRENGTH)
+        a0 = max(strength * pooled, MIN_PRIOR)
+        b0 = max(strength * (1.0 - pooled), MIN_PRIOR)
     for k in range(n):
         alpha_out[k] = a0 + effective_opens[k]
         beta_out[k] = b0 + effective_non_opens[k]

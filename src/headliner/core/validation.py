@@ -30,7 +30,7 @@ Closed = Literal["both", "left", "right", "neither"]
 def fail(name: str, owner: str, rule: str, got: object) -> InvalidParameterError:
     """Build the standard error for parameter ``name`` of ``owner``."""
     return InvalidParameterError(
-        f"The '{name}' parameter of {owner} must be {rule}. Got {got!r} instead."
+        f"The '{name}' parameter of {owner} must be {rule}. Got {got!r} instead.", parameter=name
     )
 
 

@@ -23,9 +23,11 @@ from typing import Any
 import anyio
 import numpy as np
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette import status
+from starlette.exceptions import HTTPException
 
 from headliner.core.errors import (
     AuthError,
@@ -55,7 +57,7 @@ from headliner.service.routes import (
     fast,
     ops,
 )
-from headliner.service.schemas import error_body
+from headliner.service.schemas import ErrorPublic
 from headliner.service.settings import Settings, get_settings
 from headliner.storage.base import Store
 
@@ -87,6 +89,20 @@ def status_for(exc: HeadlinerError) -> int:
     return status.HTTP_400_BAD_REQUEST
 
 
+#: The ``type`` of a domain error's body, by status.
+_ERROR_TYPES = {
+    status.HTTP_400_BAD_REQUEST: "bad_request",
+    status.HTTP_401_UNAUTHORIZED: "unauthorized",
+    status.HTTP_403_FORBIDDEN: "forbidden",
+    status.HTTP_404_NOT_FOUND: "not_found",
+    status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
+    status.HTTP_409_CONFLICT: "conflict",
+    status.HTTP_413_CONTENT_TOO_LARGE: "body_too_large",
+    status.HTTP_422_UNPROCESSABLE_CONTENT: "invalid_parameter",
+    status.HTTP_503_SERVICE_UNAVAILABLE: "unavailable",
+}
+
+
 async def _headliner_error(request: Request, exc: Exception) -> JSONResponse:
     # A handled error keeps the client's keep-alive connection open: an exception
     # that escaped to uvicorn would end it with a plain-text 500.
@@ -98,7 +114,30 @@ async def _headliner_error(request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, StoreUnavailableError):
         headers = {"Retry-After": str(exc.retry_after)}
         logger.warning("database unavailable", extra={"error": repr(exc.__cause__)})
-    return JSONResponse(error_body(str(exc)), status_code=code, headers=headers)
+    parameter = exc.parameter if isinstance(exc, InvalidParameterError) else None
+    body = ErrorPublic.body(str(exc), _ERROR_TYPES[code], () if parameter is None else [parameter])
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own handler echoes each error's input, which fails to render
+    # for a NaN or a lone surrogate (a 500 instead of the 422).
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        ErrorPublic.of_errors(exc.errors()), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's 404 (no such route), 405, and FastAPI's 400 (unparseable body),
+    # in the same shape as every other error.
+    assert isinstance(exc, HTTPException)
+    kind = _ERROR_TYPES.get(exc.status_code, "http_error")
+    return JSONResponse(
+        ErrorPublic.body(str(exc.detail), kind),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
 
 
 def _document_api_keys(app: FastAPI) -> None:
@@ -208,6 +247,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_exception_handler(HeadlinerError, _headliner_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.include_router(ops.router)
     # The hot routes first: the router tries routes in order.
     for module in (decisions, experiments, arms, allocations):

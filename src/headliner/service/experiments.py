@@ -41,6 +41,7 @@ from headliner.service.state import (
     StateCache,
     assemble_state,
     delay_prior_of,
+    first_state,
     stopping_to_mapping,
 )
 from headliner.sim.engine import kernels
@@ -100,6 +101,7 @@ def build_spec(
     leader_probability : float or None, default=None
         Top-two only: share of sends that go to the Thompson leader (default 0.5).
     alpha_prior, beta_prior : float, default=1.0
+        Each at least :data:`~headliner.core.posterior.MIN_PRIOR` (0.001).
     attribution_window_seconds : float, default=259200.0 (72 h)
         A send without an open becomes a non-open once this has passed.
     burn_in_per_arm : int, default=100
@@ -237,8 +239,25 @@ class ExperimentService:
 
     # --- experiments ----------------------------------------------------------
     def create(self, spec: ExperimentSpec) -> ExperimentRecord:
-        """Store a new running experiment (``spec`` from :func:`build_spec`)."""
-        return self.store.create_experiment(spec, self.clock.now())
+        """Store a new running experiment (``spec`` from :func:`build_spec`); all or nothing."""
+        return self.start(spec).record
+
+    def start(self, spec: ExperimentSpec) -> ExperimentState:
+        """Store a new running experiment and return its first state; all or nothing.
+
+        The state (posterior, P(best), first split) is built inside the store's
+        transaction, so an experiment the numeric core cannot serve is never
+        stored, and the caller needs no read after the commit that could fail
+        once the experiment exists (a client would then retry and create a twin).
+        """
+        now = self.clock.now()
+        built: list[ExperimentState] = []
+
+        def check(record: ExperimentRecord, arms: list[ArmRecord]) -> None:
+            built.append(first_state(record, arms, now))
+
+        self.store.create_experiment(spec, now, check=check)
+        return built[0]
 
     def list_experiments(self, *, include_archived: bool = False) -> list[ExperimentRecord]:
         """Experiments, newest first."""

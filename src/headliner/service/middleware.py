@@ -16,13 +16,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from headliner.core.errors import AuthError, StoreUnavailableError
 from headliner.service.logs import ACCESS_LOGGER
 from headliner.service.metrics import Metrics
-from headliner.service.schemas import error_body
+from headliner.service.schemas import ErrorPublic
 
 
 async def _reply(
-    send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    detail: str,
+    kind: str,
+    loc: tuple[str, ...] = (),
+    extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    body = json.dumps(error_body(detail)).encode()
+    body = json.dumps(ErrorPublic.body(detail, kind, loc)).encode()
     await send(
         {
             "type": "http.response.start",
@@ -59,10 +64,16 @@ class BodyLimitMiddleware:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _reply(send, 400, "Invalid Content-Length header.")
+                    await _reply(
+                        send,
+                        400,
+                        "Invalid Content-Length header.",
+                        "bad_request",
+                        ("header", "content-length"),
+                    )
                     return
                 if declared > self.max_bytes:
-                    await _reply(send, 413, detail)
+                    await _reply(send, 413, detail, "body_too_large", ("body",))
                     return
                 await self.app(scope, receive, send)
                 return
@@ -77,7 +88,7 @@ class BodyLimitMiddleware:
                 break
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                await _reply(send, 413, detail)
+                await _reply(send, 413, detail, "body_too_large", ("body",))
                 return
             if not message.get("more_body", False):
                 break
@@ -122,13 +133,21 @@ class ApiKeyMiddleware:
             scope["app"].state.context.keys.check(token)
         except AuthError as exc:
             if exc.revoked:
-                await _reply(send, 403, str(exc))
+                await _reply(send, 403, str(exc), "forbidden", ("header", "authorization"))
             else:
-                await _reply(send, 401, str(exc), [(b"www-authenticate", b"Bearer")])
+                await _reply(
+                    send,
+                    401,
+                    str(exc),
+                    "unauthorized",
+                    ("header", "authorization"),
+                    [(b"www-authenticate", b"Bearer")],
+                )
             return
         except StoreUnavailableError as exc:
             # Outside the app's exception handler, which would answer it the same way.
-            await _reply(send, 503, str(exc), [(b"retry-after", str(exc.retry_after).encode())])
+            retry = [(b"retry-after", str(exc.retry_after).encode())]
+            await _reply(send, 503, str(exc), "unavailable", (), retry)
             return
         await self.app(scope, receive, send)
 

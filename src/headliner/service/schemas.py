@@ -10,6 +10,8 @@ layer checks again for callers that skip HTTP (the CLI).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Annotated, Any, Literal, Self
 
@@ -22,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from headliner.core.allocation import GUARD_CONSTRAINTS, check_floor
 from headliner.core.delay import ATTRIBUTION_WINDOW, DelayPrior
@@ -64,8 +67,45 @@ _DEFAULT_RULE = StoppingRule()
 _DELAY = DelayPrior.parameter_constraints
 
 
+# NUL, the other C0 controls but tab, newline and carriage return, DEL, and lone
+# UTF-16 surrogates (which JSON's \uXXXX escapes can spell but UTF-8 cannot encode):
+# PostgreSQL refuses NUL in text, and a surrogate cannot be rendered back as JSON.
+_UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def unsafe_text(text: str) -> bool:
+    """Whether ``text`` holds a control character or a lone surrogate (refused as input)."""
+    return _UNSAFE_TEXT.search(text) is not None
+
+
+def _safe_text(value: object) -> None:
+    if isinstance(value, str):
+        if _UNSAFE_TEXT.search(value) is not None:
+            raise PydanticCustomError(
+                "string_unsafe",
+                "String must not contain control characters (such as NUL) or lone surrogates",
+            )
+    elif isinstance(value, list):
+        for item in value:
+            _safe_text(item)
+
+
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Base of every request body.
+
+    Strict types (``false`` is not an arm index, ``"1"`` not a number), finite
+    numbers only (JSON has no NaN or Infinity, though lenient parsers accept
+    them), and text without control characters or lone surrogates, whatever
+    the field.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_is_safe(cls, value: object) -> object:
+        _safe_text(value)
+        return value
 
 
 # --- experiments --------------------------------------------------------------
@@ -495,8 +535,8 @@ class ArmReportPublic(BaseModel):
     pending: int
     late_opens: int
     observed_rate: float | None
-    posterior_mean: float
-    credible_interval: tuple[float, float]
+    posterior_mean: float | None
+    credible_interval: tuple[float | None, float | None]
     p_best: float | None
     expected_loss: float | None
     allocation: float | None
@@ -529,8 +569,8 @@ class SnapshotPublic(BaseModel):
     """P(best) and allocation share per headline position at one moment."""
 
     at: float
-    p_best: dict[int, float]
-    allocation: dict[int, float]
+    p_best: dict[int, float | None]
+    allocation: dict[int, float | None]
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> SnapshotPublic:
@@ -546,12 +586,12 @@ class StoppingStatusPublic(BaseModel):
     """The stopping rule's view on the delay-aware posterior, and any declaration."""
 
     champion_arm: int = Field(description="the active headline with the highest P(best)")
-    p_best: float = Field(description="the champion's P(best), as the stopping rule sees it")
-    p_within: float = Field(
+    p_best: float | None = Field(description="the champion's P(best), as the stopping rule sees it")
+    p_within: float | None = Field(
         description="probability that no headline beats the champion by more than the "
         "value-remaining threshold"
     )
-    value_remaining: float = Field(description="95th percentile of the relative lift left")
+    value_remaining: float | None = Field(description="95th percentile of the relative lift left")
     min_opens: int | None = Field(description="opens needed first; null: automatic stopping off")
     opens: int = Field(description="counted opens of the active headlines")
     in_burn_in: bool = Field(description="the rule waits for burn-in to end")
@@ -578,6 +618,8 @@ class ReportPublic(BaseModel):
     """The experiment report.
 
     ``champion_arm`` and ``value_remaining`` repeat ``stopping_status``'s;
+    an estimate that cannot be computed (a snapshot stored by an older version
+    with a non-finite P(best), say) is null, as JSON has no NaN;
     ``allocation_reason`` says why the next sends are split as ``allocation``
     says; ``delay`` describes the open-delay curve behind the estimates.
     """
@@ -589,7 +631,7 @@ class ReportPublic(BaseModel):
     winner_arm: int | None
     winner_headline: str | None
     champion_arm: int
-    value_remaining: float
+    value_remaining: float | None
     allocation_reason: str
     delay: DelaySummaryPublic
     stopping: StoppingSettings
@@ -627,15 +669,45 @@ class HealthPublic(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class ErrorDetail(BaseModel):
+    """One reason a request was refused: where (``loc``), why (``msg``), what kind (``type``).
+
+    ``loc`` starts with ``body``, ``path``, ``query`` or ``header`` and names the
+    offending field for a malformed request; it names the parameter, or is
+    empty, for a refusal by the experiment's rules or state.
+    """
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class ErrorPublic(BaseModel):
-    """Every error response: one human-readable reason."""
+    """Every error response (4xx and 503): a list of reasons, FastAPI's validation shape.
 
-    detail: str
+    The offending input is never echoed: it may not even be representable as JSON.
+    """
 
+    detail: list[ErrorDetail]
 
-def error_body(message: str) -> dict[str, Any]:
-    """The JSON body of an error response (:class:`ErrorPublic`) saying ``message``."""
-    return {"detail": message}
+    @staticmethod
+    def body(msg: str, type: str, loc: Sequence[str | int] = ()) -> dict[str, Any]:
+        """The body of an error with one reason, as a plain dict."""
+        return {"detail": [{"loc": list(loc), "msg": msg, "type": type}]}
+
+    @staticmethod
+    def of_errors(errors: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        """The body of a validation error, from pydantic's ``errors()`` without the input."""
+        return {
+            "detail": [
+                {
+                    "loc": [p if isinstance(p, int) else str(p) for p in e["loc"]],
+                    "msg": str(e["msg"]),
+                    "type": str(e["type"]),
+                }
+                for e in errors
+            ]
+        }
 
 
 class ApiKeyPublic(BaseModel):

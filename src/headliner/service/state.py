@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from headliner.core.delay import DelayPrior, delay_grid
-from headliner.core.errors import ConflictError
+from headliner.core.errors import ConflictError, InvalidParameterError
 from headliner.core.policies import Policy, make_policy
 from headliner.core.posterior import BetaPosterior
 from headliner.core.stopping import StoppingRule, StoppingVerdict, evaluate_stopping
@@ -47,6 +47,8 @@ from headliner.storage.base import (
     ArmRecord,
     ExperimentRecord,
     ExperimentStatus,
+    OpenDelays,
+    PendingSends,
     Snapshot,
     Store,
 )
@@ -263,6 +265,30 @@ def assemble_state(
             _winner_index(active, record.winner_arm),
             record.winner_exploration,
             state.allocation,
+        )
+    return state
+
+
+def first_state(record: ExperimentRecord, arms: list[ArmRecord], now: float) -> ExperimentState:
+    """The state of a new experiment before its first send, without reading the store.
+
+    InvalidParameterError if its settings leave P(best) or the split not finite
+    (the priors' lower bound is there so that they never do).
+    """
+    counts = [ArmCounts(a.arm, 0, 0, 0, 0, 0, 0) for a in arms]
+    none = np.empty(0)
+    evidence = gather_evidence(
+        counts,
+        PendingSends(arm=np.empty(0, dtype=np.int64), age=none, count=none),
+        OpenDelays(delay=none, observable=none, count=none),
+        record.attribution_window_seconds,
+        delay_prior_of(record),
+    )
+    state = assemble_state(record, arms, counts, evidence, now)
+    if not (np.all(np.isfinite(state.p_best)) and np.all(np.isfinite(state.allocation))):
+        raise InvalidParameterError(
+            f"The settings of experiment {record.name!r} give no finite P(best) "
+            f"(alpha_prior={record.alpha_prior}, beta_prior={record.beta_prior})."
         )
     return state
 

@@ -51,7 +51,7 @@ logged with its time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -315,10 +315,18 @@ class Store(Protocol):
     """Persistence for experiments, decisions, outcomes, waves, snapshots and API keys."""
 
     # --- experiments and arms -------------------------------------------------
-    def create_experiment(self, spec: ExperimentSpec, now: float) -> ExperimentRecord:
+    def create_experiment(
+        self,
+        spec: ExperimentSpec,
+        now: float,
+        *,
+        check: Callable[[ExperimentRecord, list[ArmRecord]], object] | None = None,
+    ) -> ExperimentRecord:
         """Store a new RUNNING experiment and its headlines as arms 0..K-1.
 
-        ConflictError if two headlines are equal.
+        ``check`` is called with the new record and arms before the
+        transaction commits; if it raises, nothing is stored and its error
+        propagates. ConflictError if two headlines are equal.
         """
         ...
 

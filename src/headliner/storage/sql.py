@@ -16,7 +16,7 @@ first (the service does at start-up, and so does ``headliner db upgrade``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -207,8 +207,17 @@ class SqlStore:
         )
 
     # --- experiments and arms -------------------------------------------------
-    def create_experiment(self, spec: ExperimentSpec, now: float) -> ExperimentRecord:
-        """Store a new RUNNING experiment and its headlines as arms 0..K-1."""
+    def create_experiment(
+        self,
+        spec: ExperimentSpec,
+        now: float,
+        *,
+        check: Callable[[ExperimentRecord, list[ArmRecord]], object] | None = None,
+    ) -> ExperimentRecord:
+        """Store a new RUNNING experiment and its headlines as arms 0..K-1.
+
+        ``check(record, arms)`` runs before the commit; if it raises, nothing is stored.
+        """
         record = common.new_experiment(spec, now)
         values = {c.name: getattr(record, c.name) for c in _EXPERIMENT_COLUMNS}
         values["status"] = record.status.value
@@ -220,6 +229,11 @@ class SqlStore:
             conn.execute(experiments.insert(), values)
             if arm_rows:
                 conn.execute(arms.insert(), arm_rows)
+            if check is not None:
+                check(
+                    record,
+                    [ArmRecord(record.id, i, h, now, None) for i, h in enumerate(spec.headlines)],
+                )
         return record
 
     def get_experiment(self, experiment_id: str) -> ExperimentRecord:

@@ -37,9 +37,9 @@ def test_once_a_key_exists_every_v1_route_needs_it(
 
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"] == "Bearer"
-    assert "Missing API key" in missing.json()["detail"]
+    assert "Missing API key" in missing.json()["detail"][0]["msg"]
     assert unknown.status_code == 401
-    assert unknown.json()["detail"] == "Unknown API key."
+    assert unknown.json()["detail"][0]["msg"] == "Unknown API key."
     assert basic.status_code == 401
 
 
@@ -58,7 +58,7 @@ def test_a_valid_key_passes_and_a_revoked_one_is_403(
     assert secret.startswith("hl_")
     assert created.status_code == 201
     assert revoked.status_code == 403
-    assert record.id in revoked.json()["detail"]
+    assert record.id in revoked.json()["detail"][0]["msg"]
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready", "/metrics", "/docs", "/openapi.json"])

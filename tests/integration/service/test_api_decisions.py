@@ -209,7 +209,8 @@ def test_open_for_another_experiments_decision_is_409(
 
     assert opened.status_code == 409
     assert (
-        "another experiment" in opened.json()["detail"] or theirs["id"] in opened.json()["detail"]
+        "another experiment" in opened.json()["detail"][0]["msg"]
+        or theirs["id"] in opened.json()["detail"][0]["msg"]
     )
     assert outcome.status_code == 409
     assert client.get(url).status_code == 404
@@ -250,7 +251,7 @@ def test_a_stale_worker_gets_409_after_completion_and_replays_still_answer(
 
     assert (first.status_code, done.status_code) == (201, 200)
     assert refused.status_code == 409
-    assert "is completed: it makes no more decisions" in refused.json()["detail"]
+    assert "is completed: it makes no more decisions" in refused.json()["detail"][0]["msg"]
     assert replay.status_code == replay_elsewhere.status_code == 200
     assert replay.json() == replay_elsewhere.json() == {**first.json(), "replayed": True}
     assert new_key.status_code == 409

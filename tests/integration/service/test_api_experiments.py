@@ -95,7 +95,7 @@ def test_complete_by_hand_names_the_winner_and_stops_decisions(
     assert done.json()["winner_arm"] == 1
     assert done.json()["winner_headline"] == "B"
     assert decision.status_code == 409
-    assert "completed" in decision.json()["detail"]
+    assert "completed" in decision.json()["detail"][0]["msg"]
 
 
 def test_completing_twice_is_a_conflict(client: TestClient, new_experiment: NewExperiment) -> None:
@@ -220,7 +220,7 @@ def test_leader_probability_is_only_for_top_two(client: TestClient) -> None:
     )
 
     assert response.status_code == 422
-    assert "leader_probability" in response.json()["detail"]
+    assert "leader_probability" in response.json()["detail"][0]["msg"]
 
 
 def test_complete_needs_exactly_one_winner_field(
@@ -251,7 +251,7 @@ def test_unknown_experiment_is_404(client: TestClient, method: str, path: str) -
     response = client.request(method.upper(), path, **kwargs)
 
     assert response.status_code == 404
-    assert "missing" in response.json()["detail"]
+    assert "missing" in response.json()["detail"][0]["msg"]
 
 
 def test_unknown_headline_is_404(client: TestClient, new_experiment: NewExperiment) -> None:
@@ -273,9 +273,9 @@ def test_arm_conflicts(client: TestClient, new_experiment: NewExperiment) -> Non
 
     assert duplicate.status_code == 409
     assert no_room.status_code == 409
-    assert "floor" in no_room.json()["detail"]
+    assert "floor" in no_room.json()["detail"][0]["msg"]
     assert last.status_code == 409
-    assert "last" in last.json()["detail"]
+    assert "last" in last.json()["detail"][0]["msg"]
 
 
 def test_the_declared_winner_cannot_be_retired_and_no_arm_added_after_it(

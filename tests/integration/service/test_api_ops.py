@@ -53,7 +53,7 @@ def test_ready_is_503_when_the_database_is_unreachable(
         response = client.get("/ready")
 
     assert response.status_code == 503
-    assert "not reachable" in response.json()["detail"]
+    assert "not reachable" in response.json()["detail"][0]["msg"]
     assert int(response.headers["retry-after"]) >= 1
 
 
@@ -108,6 +108,23 @@ def test_openapi_lists_the_v1_routes(client: TestClient) -> None:
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
 
 
+def test_every_v1_operation_documents_its_errors_in_one_shape(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    error = {"$ref": "#/components/schemas/ErrorPublic"}
+
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            for code in ("400", "401", "403", "404", "409", "413", "422"):
+                documented = operation["responses"].get(code)
+                assert documented is not None, (method, path, code)
+                assert documented["content"]["application/json"]["schema"] == error
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    detail = schema["components"]["schemas"]["ErrorDetail"]
+    assert set(detail["required"]) == {"loc", "msg", "type"}
+
+
 def test_docs_page(client: TestClient) -> None:
     response = client.get("/docs")
 
@@ -135,7 +152,7 @@ def test_body_over_the_limit_is_413(client: TestClient) -> None:
     response = client.post("/v1/experiments", json=huge)
 
     assert response.status_code == 413
-    assert "limit" in response.json()["detail"]
+    assert "limit" in response.json()["detail"][0]["msg"]
 
 
 def test_streamed_body_over_the_limit_is_413(settings: Settings, store: Store) -> None:

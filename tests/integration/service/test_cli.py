@@ -204,7 +204,11 @@ def uvicorn_run(monkeypatch: pytest.MonkeyPatch) -> _Uvicorn:
 
     fake = _Uvicorn()
     monkeypatch.setattr(uvicorn, "run", fake.run)
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # Set before deleting, so that monkeypatch restores the variable's absence too:
+    # `serve` sets it itself, and a leaked one points later tests' /metrics at a
+    # directory that no longer exists.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     monkeypatch.delenv("HEADLINER_UPGRADE_ON_START", raising=False)
     return fake
 

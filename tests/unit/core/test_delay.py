@@ -243,3 +243,24 @@ def test_more_opens_than_the_curve_allows_fall_back_to_fractional_trials() -> No
     s, f = effective_counts(500.0, unopened, weight, 2)
     assert (s, f) == pytest.approx((500.0, 0.005))
     assert 0.0 <= s / (s + f) <= 1.0
+
+
+@pytest.mark.parametrize("window", [1.0, 60.0, HOUR])
+def test_prior_curve_stays_a_curve_when_the_window_ends_far_below_its_median(
+    window: float,
+) -> None:
+    # A median of years under a window of seconds: the plain ratio of the two
+    # tails would be 0 / 0.
+    prior = DelayPrior(median_seconds=1e9, p95_seconds=2e9)
+    times = np.linspace(0.0, window, 50)
+    values = [prior.cdf(float(t), window=window) for t in times]
+    assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values)
+    assert values == sorted(values)
+    assert values[0] == 0.0 and values[-1] == 1.0
+    # Continuous where the formula switches to the tail's asymptote.
+    z = 26.0
+    sigma = prior.sigma
+    at_switch = math.exp(prior.mu - z * sigma * math.sqrt(2.0))
+    below = lognormal_cdf(at_switch * 0.5, prior.mu, sigma, at_switch * (1 - 1e-9))
+    above = lognormal_cdf(at_switch * 0.5, prior.mu, sigma, at_switch * (1 + 1e-9))
+    assert below == pytest.approx(above, rel=1e-3)

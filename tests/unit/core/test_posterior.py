@@ -12,12 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
+from headliner.core.errors import InvalidParameterError
 from headliner.core.posterior import (
+    MIN_PRIOR,
     BetaPosterior,
     expected_loss,
     expected_max,
     probability_of_best,
     value_remaining,
+    within_probabilities,
 )
 
 # The accuracy issue 2 asks of probability_of_best against exact references.
@@ -460,3 +463,38 @@ def test_invariant_value_remaining_is_non_negative(post: BetaPosterior, seed: in
     value = value_remaining(post, np.random.default_rng(seed), n_draws=500)
     assert math.isfinite(value)
     assert value >= 0.0
+
+
+# --- the accepted range of priors ------------------------------------------------
+
+_PRIORS = st.floats(MIN_PRIOR, 1e6)
+_COUNTS = st.one_of(st.just(0.0), st.floats(0.0, 1e7))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(_PRIORS, _PRIORS, _COUNTS, _COUNTS), min_size=2, max_size=6),
+    st.floats(0.0, 1.0),
+)
+def test_p_best_is_finite_and_sums_to_one_for_every_accepted_prior(
+    arms: list[tuple[float, float, float, float]], tolerance: float
+) -> None:
+    # Prior plus (possibly fractional, delay-adjusted) counts: every posterior
+    # the service can hold once its priors passed validation.
+    alpha = np.array([a + opens for a, _, opens, _ in arms])
+    beta = np.array([b + non_opens for _, b, _, non_opens in arms])
+    p_best = probability_of_best(BetaPosterior(alpha, beta))
+    assert np.all(np.isfinite(p_best))
+    assert np.all((p_best >= 0.0) & (p_best <= 1.0))
+    assert p_best.sum() == pytest.approx(1.0, abs=1e-9)
+    within = np.empty(len(arms))
+    within_probabilities(alpha, beta, tolerance, within)
+    assert np.all(np.isfinite(within) & (within >= 0.0) & (within <= 1.0))
+
+
+@pytest.mark.parametrize("prior", [1e-300, 1e-10, MIN_PRIOR / 2])
+def test_priors_below_the_bound_are_refused_with_the_range(prior: float) -> None:
+    with pytest.raises(InvalidParameterError, match=r"'beta_prior'.*>= 0\.001"):
+        BetaPosterior.from_prior(2, beta_prior=prior)
+    with pytest.raises(InvalidParameterError, match=r"'alpha_prior'.*>= 0\.001"):
+        BetaPosterior.from_counts([1, 2], [3, 4], alpha_prior=prior)

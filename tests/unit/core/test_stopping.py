@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from headliner.core.errors import InvalidParameterError
-from headliner.core.posterior import BetaPosterior, probability_of_best, value_remaining
+from headliner.core.posterior import (
+    MIN_PRIOR,
+    BetaPosterior,
+    probability_of_best,
+    value_remaining,
+)
 from headliner.core.stopping import (
+    MAX_POOLED_STRENGTH,
     StoppingRule,
     StoppingVerdict,
     declared_winner,
@@ -230,3 +239,31 @@ def test_value_remaining_beyond_a_doubling(seed: int) -> None:
     # several Monte Carlo standard errors at 400,000 draws.
     assert exact > 1.0
     assert exact == pytest.approx(estimate, rel=0.05)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0.0, 1e7), st.floats(0.0, 1e7)), min_size=2, max_size=4),
+    st.floats(MIN_PRIOR, 1e6),
+    st.floats(MIN_PRIOR, 1e6),
+    st.floats(1e-12, 10.0),
+)
+def test_the_rule_stays_finite_for_every_accepted_setting(
+    counts: list[tuple[float, float]], alpha_prior: float, beta_prior: float, spread: float
+) -> None:
+    # A tiny spread asks for an enormous pooled prior, a wide one over opens
+    # near 100% for a vanishing one: both are held to what P(best) is good for.
+    opens = np.array([o for o, _ in counts])
+    non_opens = np.array([f for _, f in counts])
+    rule = StoppingRule(rate_spread=spread, value_remaining_threshold=0.5).params()
+    n = len(counts)
+    alpha, beta = np.empty(n), np.empty(n)
+    stopping_posterior(rule, opens, non_opens, alpha_prior, beta_prior, alpha, beta)
+    assert np.all(alpha >= MIN_PRIOR) and np.all(beta >= MIN_PRIOR)
+    assert np.all(alpha + beta <= MAX_POOLED_STRENGTH + 2e7 + 1.0)
+    p_best, within = np.empty(n), np.empty(n)
+    declared_winner(rule, opens, non_opens, alpha_prior, beta_prior, 1e9, True, p_best, within)
+    assert np.all(np.isfinite(p_best)) and p_best.sum() == pytest.approx(1.0, abs=1e-9)
+    assert np.all(np.isfinite(within))
+    champion = int(np.argmax(p_best))
+    assert math.isfinite(value_remaining_at(alpha, beta, champion, 0.95, np.empty(n)))

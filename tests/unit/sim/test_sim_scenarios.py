@@ -108,7 +108,7 @@ def test_every_policy_with_its_settings(tmp_path: Path) -> None:
         ),
         (
             GOOD + "priors: {alpha_prior: 0}\n",
-            "priors.alpha_prior: Input should be greater than 0 (got 0)",
+            "priors.alpha_prior: Input should be greater than or equal to 0.001 (got 0)",
         ),
         (GOOD + "replications: 0\n", "replications: Input should be greater than or equal to 1"),
         (

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from headliner.service.deps import ContextDep
-from headliner.service.routes import API_PREFIX, ERRORS
+from headliner.service.routes import API_PREFIX, ERRORS, CheckedRoute
 from headliner.service.schemas import AllocationCreate, WaveOpensCreate, WavePublic
 
 router = APIRouter(
     prefix=API_PREFIX + "/experiments/{experiment_id}/allocations",
     tags=["allocations"],
     responses=ERRORS,
+    route_class=CheckedRoute,
 )
 
 

@@ -12,17 +12,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from headliner.core.errors import InvalidParameterError
 from headliner.service.deps import ContextDep, context_of
-from headliner.service.routes import API_PREFIX, ERRORS
+from headliner.service.routes import API_PREFIX, ERRORS, CheckedRoute
 from headliner.service.schemas import (
     DecisionCreate,
     DecisionPublic,
     OpenPublic,
     OutcomeCreate,
     OutcomePublic,
+    unsafe_text,
 )
 from headliner.storage.base import OpenResult
 
@@ -30,6 +32,7 @@ router = APIRouter(
     prefix=API_PREFIX + "/experiments/{experiment_id}/decisions",
     tags=["decisions"],
     responses=ERRORS,
+    route_class=CheckedRoute,
 )
 
 
@@ -59,6 +62,16 @@ async def create_decision(
     recipient_id = body.recipient_id if body is not None else None
     key = body.idempotency_key if body is not None else None
     if idempotency_key is not None:
+        if unsafe_text(idempotency_key):
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "string_unsafe",
+                        "loc": ("header", "idempotency-key"),
+                        "msg": "String must not contain control characters (such as NUL)",
+                    }
+                ]
+            )
         if key is not None and key != idempotency_key:
             raise InvalidParameterError(
                 "The Idempotency-Key header and the body's idempotency_key differ."

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, status
 from starlette.concurrency import run_in_threadpool
 
 from headliner.service.deps import ContextDep
-from headliner.service.routes import API_PREFIX, ERRORS
+from headliner.service.routes import API_PREFIX, ERRORS, CheckedRoute
 from headliner.service.schemas import (
     ExperimentComplete,
     ExperimentCreate,
@@ -19,6 +19,7 @@ router = APIRouter(
     prefix=API_PREFIX + "/experiments",
     tags=["experiments"],
     responses=ERRORS,
+    route_class=CheckedRoute,
 )
 
 
@@ -26,10 +27,7 @@ router = APIRouter(
 async def create_experiment(body: ExperimentCreate, context: ContextDep) -> ExperimentPublic:
     """Create a running experiment over two or more headlines."""
     spec = body.to_spec()
-    service = context.service
-    record = await context.run(service.create, spec)
-    state = await context.run(service.state, record.id, fresh=True)
-    return ExperimentPublic.of_state(state)
+    return ExperimentPublic.of_state(await context.run(context.service.start, spec))
 
 
 @router.get("")

@@ -12,19 +12,19 @@ OpenAPI document. Errors go through the app's one exception handler.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from headliner.service.routes import API_PREFIX
+from headliner.service.routes import API_PREFIX, path_errors
 from headliner.service.routes.decisions import create_decision, record_open
-from headliner.service.schemas import DecisionCreate
+from headliner.service.schemas import DecisionCreate, ErrorPublic
 
 DECIDE_PATH = API_PREFIX + "/experiments/{experiment_id}/decisions"
 OPEN_PATH = API_PREFIX + "/experiments/{experiment_id}/decisions/{decision_id}/open"
@@ -42,21 +42,41 @@ class _NamedRoute(Route):
 
 
 def _invalid(errors: Sequence[Mapping[str, Any]]) -> JSONResponse:
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    return JSONResponse(ErrorPublic.of_errors(errors), status_code=422)
+
+
+def _body_errors(raw: bytes, exc: ValidationError) -> list[dict[str, Any]]:
+    """The errors FastAPI's twin reports for ``raw``, which failed validation as JSON.
+
+    The strict JSON parser refuses NaN, Infinity and lone surrogates before it
+    knows their field; the lenient one the twin uses lets them through to the
+    model, whose errors name the field. Only a refused body pays for the second parse.
+    """
+    errors: list[dict[str, Any]] = [dict(e) for e in exc.errors(include_url=False)]
+    if any(e["type"] == "json_invalid" for e in errors):
+        try:
+            DecisionCreate.model_validate(json.loads(raw))
+        except ValidationError as lenient:
+            errors = [dict(e) for e in lenient.errors(include_url=False)]
+        except (ValueError, RecursionError):  # not JSON (or not UTF-8): the strict errors stand
+            pass
+    for error in errors:
+        error["loc"] = ("body", *error["loc"])
+    return errors
 
 
 async def fast_decide(request: Request) -> Response:
     """``POST /v1/experiments/{id}/decisions``, parsed by hand."""
+    refused = path_errors(request.path_params)
+    if refused:
+        return _invalid(refused)
     raw = await request.body()
     body: DecisionCreate | None = None
     if raw.strip():
         try:
             body = DecisionCreate.model_validate_json(raw)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-            for error in errors:
-                error["loc"] = ("body", *error["loc"])
-            return _invalid(errors)
+            return _invalid(_body_errors(raw, exc))
     key = request.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
         return _invalid(
@@ -77,6 +97,9 @@ async def fast_decide(request: Request) -> Response:
 async def fast_open(request: Request) -> Response:
     """``POST /v1/experiments/{id}/decisions/{decision_id}/open``."""
     params = request.path_params
+    refused = path_errors(params)
+    if refused:
+        return _invalid(refused)
     return await record_open(params["experiment_id"], params["decision_id"], request)
 
 

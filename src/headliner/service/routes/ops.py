@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from headliner.core.errors import StoreUnavailableError
 from headliner.service.deps import ContextDep
-from headliner.service.schemas import ErrorPublic, HealthPublic, error_body
+from headliner.service.schemas import ErrorPublic, HealthPublic
 
 router = APIRouter(tags=["operations"])
 logger = logging.getLogger("headliner.service")
@@ -33,7 +33,7 @@ async def ready(context: ContextDep) -> Response:
         logger.warning("readiness check failed", extra={"error": type(exc).__name__})
         retry_after = getattr(exc, "retry_after", StoreUnavailableError.retry_after)
         return JSONResponse(
-            error_body("The database is not reachable."),
+            ErrorPublic.body("The database is not reachable.", "unavailable"),
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(retry_after)},
         )

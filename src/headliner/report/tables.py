@@ -10,6 +10,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from headliner.core.policies import AB_TEST_ALPHA as AB_ALPHA
+from headliner.core.policies import AB_TEST_POWER as AB_POWER
+from headliner.core.policies import ab_test_sends_per_arm
+
 if TYPE_CHECKING:
     from headliner.sim.campaign import Campaign
     from headliner.sim.study import CampaignStudy
@@ -78,9 +82,6 @@ def render(table: pd.DataFrame) -> str:
 TABLE_WIDTH = 80
 #: A declared winner counts as right when its rate is within this share of the best's.
 WITHIN_BEST = 0.01
-#: The A/B test the campaign is compared with: two-sided z-test at this level and power.
-AB_ALPHA = 0.05
-AB_POWER = 0.8
 _Z95_QUANTILE = 0.975
 _POLICY_NAMES = {
     "thompson": "Thompson Sampling",
@@ -122,28 +123,6 @@ def quantile_and_ci(values: NDArray[Any], q: float) -> tuple[float, float, float
     low = x[min(max(low_rank, 1), n) - 1]
     high = x[min(max(high_rank, 1), n) - 1]
     return float(np.quantile(x, q)), float(low), float(high)
-
-
-def ab_test_sends_per_arm(true_rates: NDArray[np.float64] | tuple[float, ...]) -> int | None:
-    """Sends per headline a powered A/B test needs to tell the best from the runner-up.
-
-    A two-sided two-proportion z-test at alpha 0.05 and power 0.8 sized for
-    the runner-up's rate and the best's relative lift over it
-    (:func:`~headliner.core.policies.ab_test_sample_size`); None when there is
-    no runner-up or no difference to detect.
-    """
-    from headliner.core.errors import InvalidParameterError
-    from headliner.core.policies import ab_test_sample_size
-
-    rates = np.sort(np.asarray(true_rates, dtype=np.float64))[::-1]
-    if rates.size < 2 or rates[1] <= 0.0 or rates[0] <= rates[1]:
-        return None
-    try:
-        return ab_test_sample_size(
-            float(rates[1]), float(rates[0] / rates[1] - 1.0), alpha=AB_ALPHA, power=AB_POWER
-        )
-    except InvalidParameterError:
-        return None
 
 
 def _duration(seconds: float) -> str:

@@ -82,6 +82,8 @@ _OWNER = "Campaign"
 # Trajectories (allocation, P(best), posteriors) are kept at most at this many steps.
 MAX_RECORDED_STEPS = 200
 _Z95 = 1.959963984540054
+#: A declared headline is "right" when its rate is within this share of the best's.
+WITHIN_BEST = 0.01
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,7 @@ class CampaignResult:
         hits: NDArray[np.bool_] = self.declared_arm >= 0
         return hits
 
-    def within_best(self, tolerance: float = 0.01) -> NDArray[np.bool_]:
+    def within_best(self, tolerance: float = WITHIN_BEST) -> NDArray[np.bool_]:
         """Declarations whose headline is within ``tolerance`` (relative) of the best."""
         rates = np.array(self.campaign.true_rates)
         best = rates.max()

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
@@ -401,7 +402,8 @@ def _renamed(message: str, source: str, names: Mapping[str, str] | None) -> str:
         return message
     for path, name in sorted(names.items(), key=lambda item: -len(item[0])):
         for lead in (f"{source}: ", "; "):
-            message = message.replace(f"{lead}{path}: ", f"{lead}{name}: ")
+            # The key itself, or an item or key inside it: open_rates[1], waves.size.
+            message = re.sub(re.escape(lead + path) + r"(?=[:\[.])", lead + name, message)
     return message
 
 
@@ -539,8 +541,8 @@ class Candidate:
     replications : int
     p_best, p_within_1pct : float
         Shares of the campaigns that declared the best headline / one within 1%.
-    p_within_1pct_ci95 : tuple of float
-        Wilson 95% interval.
+    p_best_ci95, p_within_1pct_ci95 : tuple of float
+        Their Wilson 95% intervals.
     hours_to_decision : float or None
         Median hours to a declaration (None: more than half never declare).
     extra_opens_vs_even : float
@@ -556,6 +558,7 @@ class Candidate:
     replications: int
     p_best: float
     p_within_1pct: float
+    p_best_ci95: tuple[float, float]
     p_within_1pct_ci95: tuple[float, float]
     hours_to_decision: float | None
     extra_opens_vs_even: float
@@ -573,6 +576,7 @@ class Candidate:
             **self.setting,
             "p_best": self.p_best,
             "p_within_1pct": self.p_within_1pct,
+            "p_best_ci95": list(self.p_best_ci95),
             "p_within_1pct_ci95": list(self.p_within_1pct_ci95),
             "hours_to_decision_median": self.hours_to_decision,
             "extra_opens_vs_even": self.extra_opens_vs_even,
@@ -588,7 +592,8 @@ def _candidate(
     setting: dict[str, Any], result: CampaignResult, *, is_plan: bool = False
 ) -> Candidate:
     best, within = _right_picks(result)
-    _, low, high = proportion_and_ci(within)
+    p_best, best_low, best_high = proportion_and_ci(best)
+    p_within, low, high = proportion_and_ci(within)
     hours, _, _ = censored_quantile(_never(result.decision_hours, result.decided), 0.5)
     campaign = result.campaign
     even = campaign.n_sends * float(np.mean(campaign.true_rates))
@@ -597,8 +602,9 @@ def _candidate(
         setting=setting,
         campaign=campaign,
         replications=result.n_replications,
-        p_best=float(best.mean()),
-        p_within_1pct=float(within.mean()),
+        p_best=p_best,
+        p_within_1pct=p_within,
+        p_best_ci95=(best_low, best_high),
         p_within_1pct_ci95=(low, high),
         hours_to_decision=_finite(hours),
         extra_opens_vs_even=extra,
@@ -779,6 +785,10 @@ class CampaignPlan:
     def ab_test_sends_per_arm(self) -> int | None:
         """Sends per headline of the powered A/B test (None: nothing to detect)."""
         return ab_test_sends_per_arm(self.campaign.true_rates)
+
+    def own_candidate(self, kind: SearchKind) -> Candidate:
+        """The plan's own setting of a search, with the figures of its full run."""
+        return _candidate(_own_setting(kind, self.campaign), self.result, is_plan=True)
 
     def search(self, kind: SearchKind) -> Search | None:
         """The search of that kind, if it ran."""

@@ -484,7 +484,7 @@ def _candidate_text(candidate: Candidate) -> str:
     when = "no decision in most" if hours is None else f"decided by hour {_hours_text(hours)}"
     return (
         f"{_setting_text(candidate)}: {_pct(candidate.p_within_1pct, decimals=0)} within 1%, "
-        f"{when}, {_number(candidate.extra_opens_vs_even, signed=True)} opens vs even"
+        f"{when}, {_number(candidate.extra_opens_vs_even, signed=True, decimals=0)} opens vs even"
     )
 
 
@@ -496,8 +496,8 @@ def _search_lines(search: Search) -> list[str]:
     label = f"{_SEARCH_LABELS[search.kind]}:"
     chosen = search.recommended
     if chosen is None:
-        largest = search.candidates[-1]
-        text = f"none tried reaches the target (the last tried: {_candidate_text(largest)})"
+        closest = max(search.candidates, key=lambda c: c.p_within_1pct)
+        text = f"none tried reaches the target; the closest: {_candidate_text(closest)}"
     elif chosen.is_plan:
         text = f"the plan's own, {_candidate_text(chosen)}"
     else:
@@ -530,7 +530,7 @@ def format_plan(plan: CampaignPlan) -> str:
     lines.append(_row("", "estimate", None) + "  95% interval")
 
     def never(value: float | None, decimals: int) -> str:
-        return "not by the end" if value is None else _number(value, decimals=decimals)
+        return "after end" if value is None else _number(value, decimals=decimals)
 
     for label, key, decimals in (
         ("Hours to a decision", "hours_to_decision", 1),
@@ -560,6 +560,14 @@ def format_plan(plan: CampaignPlan) -> str:
             (_number(low, signed=signed, decimals=0), _number(high, signed=signed, decimals=0)),
         )
 
+    if any(
+        value is None or (isinstance(value, list) and None in value)
+        for key in ("hours_to_decision", "sends_to_decision")
+        for value in document[key].values()
+    ):
+        lines.append(
+            f"{'':<4}(after end: some campaigns never declare, so later than the last send)"
+        )
     lines += [
         share_row("Campaigns with no decision by the end", "no_decision_share"),
         share_row("Declared the best headline", "p_best"),

@@ -58,6 +58,7 @@ check: lint type-check
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/decision_quality.py --replications $(BENCH_REPLICATIONS)
+	$(BIN)/python benchmarks/plan_speed.py --replications $(BENCH_REPLICATIONS)
 
 load-test: $(STAMP)
 	$(BIN)/python tests/performance/run_load_test.py --users $(LOAD_USERS) \

@@ -57,9 +57,10 @@ def _root(
 
 def _register_commands() -> None:
     # Imported here so that `import headliner.cli` stays cheap and cycle-free.
-    from headliner.cli import service, simulate
+    from headliner.cli import plan, service, simulate
 
     simulate.register(app)
+    plan.register(app)
     service.register(app)
 
 

@@ -25,6 +25,7 @@ rng : numpy.random.Generator
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -442,12 +443,17 @@ AB_TEST_SIZE_CONSTRAINTS: dict[str, Interval] = {
 }
 
 
+#: The A/B test a bandit is compared with: a two-sided z-test at this level and power.
+AB_TEST_ALPHA = 0.05
+AB_TEST_POWER = 0.8
+
+
 def ab_test_sample_size(
     baseline_rate: float,
     min_detectable_lift: float,
     *,
-    alpha: float = 0.05,
-    power: float = 0.8,
+    alpha: float = AB_TEST_ALPHA,
+    power: float = AB_TEST_POWER,
 ) -> int:
     """Sends per arm that a two-sided two-proportion z-test needs.
 
@@ -485,6 +491,31 @@ def ab_test_sample_size(
         p1 * (1.0 - p1) + p2 * (1.0 - p2)
     )
     return math.ceil(root**2 / (p2 - p1) ** 2)
+
+
+def ab_test_sends_per_arm(
+    true_rates: Sequence[float] | NDArray[np.float64],
+    *,
+    alpha: float = AB_TEST_ALPHA,
+    power: float = AB_TEST_POWER,
+) -> int | None:
+    """Sends per headline a powered A/B test needs to tell the best from the runner-up.
+
+    :func:`ab_test_sample_size` for the runner-up's rate and the best's
+    relative lift over it, as Evan Miller's calculator is used; None when
+    there is no runner-up or no difference a test could detect.
+
+    Examples
+    --------
+    >>> ab_test_sends_per_arm((0.2, 0.22, 0.18))
+    6510
+    """
+    rates = np.sort(np.asarray(true_rates, dtype=np.float64))[::-1]
+    if rates.size < 2 or rates[1] <= 0.0 or rates[0] <= rates[1] or rates[0] >= 1.0:
+        return None
+    return ab_test_sample_size(
+        float(rates[1]), float(rates[0] / rates[1] - 1.0), alpha=alpha, power=power
+    )
 
 
 @dataclass(frozen=True)

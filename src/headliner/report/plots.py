@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 if TYPE_CHECKING:
+    from headliner.sim.plan import CampaignPlan
     from headliner.sim.study import CampaignStudy, StudyResult
 
 # Posterior panels drawn at most.
@@ -495,4 +496,88 @@ def write_campaign_plots(study: CampaignStudy, out: Path) -> list[Path]:
         plot_campaign_allocation(study, out / "campaign_allocation.png"),
         plot_campaign_p_best(study, out / "campaign_p_best.png"),
         plot_campaign_decision_time(study, out / "campaign_decision_time.png"),
+    ]
+
+
+# --- plans ----------------------------------------------------------------------------
+def plot_plan_list_size(plan: CampaignPlan, path: Path) -> Path:
+    """P(correct pick) against list size: the list-size search's candidates and the plan.
+
+    Each list keeps the plan's waves and interval (each wave scaled). Two
+    curves, P(declared the best headline) and P(declared one within 1% of
+    the best), with 95% intervals, and the target line.
+    """
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+    from headliner.sim.plan import TARGET
+
+    search = plan.search("list_size")
+    candidates = list(search.candidates) if search is not None else []
+    if not candidates:
+        candidates = [plan.own_candidate("list_size")]
+    sizes = np.array([c.campaign.n_sends for c in candidates], dtype=np.float64)
+    fig, ax = _pyplot().subplots(figsize=(10, 5.5))
+    for k, (label, value, interval) in enumerate(
+        (
+            ("declared the best headline", "p_best", "p_best_ci95"),
+            ("declared one within 1% of the best", "p_within_1pct", "p_within_1pct_ci95"),
+        )
+    ):
+        y = np.array([getattr(c, value) for c in candidates])
+        bounds = np.array([getattr(c, interval) for c in candidates])
+        errors = np.clip(np.vstack([y - bounds[:, 0], bounds[:, 1] - y]), 0.0, None)
+        ax.errorbar(
+            sizes, y, yerr=errors, marker="o", capsize=3, color=_colour(k), linewidth=2, label=label
+        )
+    ax.axhline(TARGET, color="0.3", linestyle=":", linewidth=1)
+    _note(ax, f"target, {TARGET:.0%}", (0.0, TARGET - 0.02), ("axes fraction", "data"))
+    own = plan.campaign.n_sends
+    ax.axvline(own, color="0.3", linestyle="--", linewidth=1)
+    _note(ax, f"the plan: {own:,}", (own, 0.35), ("data", "axes fraction"))
+    chosen = search.recommended if search is not None else None
+    if chosen is not None:
+        finding = (
+            f"A list of {chosen.campaign.n_sends:,} is enough to pick a headline within 1% "
+            f"of the best in {TARGET:.0%} of campaigns"
+        )
+    else:
+        finding = (
+            f"No list tried, up to {int(sizes.max()):,}, picks that well {TARGET:.0%} of the time"
+        )
+    replications = min(c.replications for c in candidates)
+    _titles(
+        fig,
+        ax,
+        finding,
+        f"Share of simulated campaigns ({replications:,} or more per list) whose declared "
+        "headline is right, with 95% intervals; same waves and interval, each wave scaled",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("list size (sends over the campaign)")
+    ax.set_ylabel("share of campaigns")
+    ax.set_ylim(0.0, 1.02)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    ax.grid(True, alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(loc="lower right", frameon=False, fontsize="small")
+    return _save(fig, path)
+
+
+def write_plan_plots(plan: CampaignPlan, out: Path) -> list[Path]:
+    """Write a plan's plots into ``out`` and return the paths.
+
+    ``plan_decision_time.png`` (hours to a decision over the simulated
+    campaigns), ``plan_allocation.png`` (median share of each wave per
+    headline over campaign hours, with its 10-90% band) and
+    ``plan_list_size.png`` (P(correct pick) against list size).
+    """
+    from headliner.sim.study import CampaignStudy
+
+    study = CampaignStudy(plan.spec.to_scenario(), plan.result)
+    return [
+        plot_campaign_decision_time(study, out / "plan_decision_time.png"),
+        plot_campaign_allocation(study, out / "plan_allocation.png"),
+        plot_plan_list_size(plan, out / "plan_list_size.png"),
     ]

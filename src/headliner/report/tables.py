@@ -1,4 +1,4 @@
-"""Tables for people: the seed's comparison display, Monte Carlo and campaign summaries."""
+"""Tables for people: the seed's comparison display, Monte Carlo, campaign and plan summaries."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from headliner.core.policies import AB_TEST_ALPHA as AB_ALPHA
+from headliner.core.policies import AB_TEST_POWER as AB_POWER
+from headliner.core.policies import ab_test_sends_per_arm
+
 if TYPE_CHECKING:
     from headliner.sim.campaign import Campaign
+    from headliner.sim.plan import CampaignPlan, Candidate, Search
     from headliner.sim.study import CampaignStudy
 
 _RATE_COLUMNS = ("random_open_rate", "bandit_open_rate")
@@ -78,9 +83,6 @@ def render(table: pd.DataFrame) -> str:
 TABLE_WIDTH = 80
 #: A declared winner counts as right when its rate is within this share of the best's.
 WITHIN_BEST = 0.01
-#: The A/B test the campaign is compared with: two-sided z-test at this level and power.
-AB_ALPHA = 0.05
-AB_POWER = 0.8
 _Z95_QUANTILE = 0.975
 _POLICY_NAMES = {
     "thompson": "Thompson Sampling",
@@ -122,28 +124,6 @@ def quantile_and_ci(values: NDArray[Any], q: float) -> tuple[float, float, float
     low = x[min(max(low_rank, 1), n) - 1]
     high = x[min(max(high_rank, 1), n) - 1]
     return float(np.quantile(x, q)), float(low), float(high)
-
-
-def ab_test_sends_per_arm(true_rates: NDArray[np.float64] | tuple[float, ...]) -> int | None:
-    """Sends per headline a powered A/B test needs to tell the best from the runner-up.
-
-    A two-sided two-proportion z-test at alpha 0.05 and power 0.8 sized for
-    the runner-up's rate and the best's relative lift over it
-    (:func:`~headliner.core.policies.ab_test_sample_size`); None when there is
-    no runner-up or no difference to detect.
-    """
-    from headliner.core.errors import InvalidParameterError
-    from headliner.core.policies import ab_test_sample_size
-
-    rates = np.sort(np.asarray(true_rates, dtype=np.float64))[::-1]
-    if rates.size < 2 or rates[1] <= 0.0 or rates[0] <= rates[1]:
-        return None
-    try:
-        return ab_test_sample_size(
-            float(rates[1]), float(rates[0] / rates[1] - 1.0), alpha=AB_ALPHA, power=AB_POWER
-        )
-    except InvalidParameterError:
-        return None
 
 
 def _duration(seconds: float) -> str:
@@ -475,3 +455,176 @@ def campaign_replications(study: CampaignStudy) -> pd.DataFrame:
             "decision_sends": pd.Series(result.decision_sends, dtype="Int64").mask(~decided),
         }
     )
+
+
+# --- plans ----------------------------------------------------------------------------
+_SEARCH_LABELS = {"list_size": "Smallest list", "cadence": "Cadence", "burn_in": "Burn-in"}
+
+
+def _setting_text(candidate: Candidate) -> str:
+    """A candidate's setting as a reader says it."""
+    setting = candidate.setting
+    campaign = candidate.campaign
+    if "burn_in_per_arm" in setting:
+        return f"{setting['burn_in_per_arm']:,} sends per headline"
+    if "refresh_hours" in setting:
+        return f"the split refreshed every {_duration(3600.0 * setting['refresh_hours'])}"
+    every = _duration(campaign.interval_seconds)
+    if campaign.wave_size is None:
+        return f"{campaign.n_sends:,} sends at {campaign.sends_per_hour:,.0f} an hour"
+    waves = int(campaign.step_sends().shape[0])
+    traffic = f"{waves:,} waves of {campaign.wave_size:,} every {every}"
+    if "list_size" in setting:
+        return f"{campaign.n_sends:,} ({traffic})"
+    return traffic
+
+
+def _candidate_text(candidate: Candidate) -> str:
+    hours = candidate.hours_to_decision
+    when = "no decision in most" if hours is None else f"decided by hour {_hours_text(hours)}"
+    return (
+        f"{_setting_text(candidate)}: {_pct(candidate.p_within_1pct, decimals=0)} within 1%, "
+        f"{when}, {_number(candidate.extra_opens_vs_even, signed=True, decimals=0)} opens vs even"
+    )
+
+
+def _hours_text(value: float) -> str:
+    return f"{value:,.0f}" if math.isclose(value, round(value)) else f"{value:,.1f}"
+
+
+def _search_lines(search: Search) -> list[str]:
+    label = f"{_SEARCH_LABELS[search.kind]}:"
+    chosen = search.recommended
+    if chosen is None:
+        closest = max(search.candidates, key=lambda c: c.p_within_1pct)
+        text = f"none tried reaches the target; the closest: {_candidate_text(closest)}"
+    elif chosen.is_plan:
+        text = f"the plan's own, {_candidate_text(chosen)}"
+    else:
+        text = _candidate_text(chosen)
+    return textwrap.wrap(
+        f"{label:<15}{text}.", TABLE_WIDTH, subsequent_indent=" " * 15, break_on_hyphens=False
+    )
+
+
+def format_plan(plan: CampaignPlan) -> str:
+    """The plan for a marketer, in 80 columns: campaign, verdict, figures, recommendations.
+
+    Every figure has its 95% interval; hours and sends to a decision are over
+    every simulated campaign ("not by the end" when too few declare).
+    """
+    from headliner.sim.plan import TARGET
+
+    document = plan.to_document()
+    campaign = plan.campaign
+    summary = {"scenario": plan.spec.name, "campaign": _campaign_settings(campaign)}
+    lines = textwrap.wrap("Plan" + _describe(summary).removeprefix("Campaign"), TABLE_WIDTH)
+    seed = (
+        f"{document['replications']:,} simulated campaigns, seed {document['seed']}. "
+        "Brackets: 95% intervals."
+    )
+    lines += textwrap.wrap(seed, TABLE_WIDTH)
+    lines.append("")
+    lines += textwrap.wrap(document["verdict"], TABLE_WIDTH)
+    lines.append("")
+    lines.append(_row("", "estimate", None) + "  95% interval")
+
+    def never(value: float | None, decimals: int) -> str:
+        return "after end" if value is None else _number(value, decimals=decimals)
+
+    for label, key, decimals in (
+        ("Hours to a decision", "hours_to_decision", 1),
+        ("Sends to a decision", "sends_to_decision", 0),
+    ):
+        item = document[key]
+        for name, what in (("median", "median"), ("p90", "90th percentile")):
+            low, high = item[f"{name}_ci95"]
+            lines.append(
+                _row(
+                    f"{label}: {what}",
+                    never(item[name], decimals),
+                    (never(low, decimals), never(high, decimals)),
+                )
+            )
+
+    def share_row(label: str, key: str) -> str:
+        low, high = document[f"{key}_ci95"]
+        return _row(label, _pct(document[key]), (_pct(low), _pct(high)))
+
+    def mean_row(label: str, key: str, *, signed: bool = True) -> str:
+        item = document[key]
+        low, high = item["ci95"]
+        return _row(
+            label,
+            _number(item["mean"], signed=signed, decimals=0),
+            (_number(low, signed=signed, decimals=0), _number(high, signed=signed, decimals=0)),
+        )
+
+    if any(
+        value is None or (isinstance(value, list) and None in value)
+        for key in ("hours_to_decision", "sends_to_decision")
+        for value in document[key].values()
+    ):
+        lines.append(
+            f"{'':<4}(after end: some campaigns never declare, so later than the last send)"
+        )
+    lines += [
+        share_row("Campaigns with no decision by the end", "no_decision_share"),
+        share_row("Declared the best headline", "p_best"),
+        share_row("Declared one within 1% of the best", "p_within_1pct"),
+        mean_row("Extra opens vs an even split", "extra_opens_vs_even"),
+        mean_row("Extra opens vs A/B test, then winner", "extra_opens_vs_ab_test"),
+        mean_row("Opens lost vs always the best headline", "regret", signed=False),
+        "",
+    ]
+    per_arm = document["ab_test_sends_per_arm"]
+    if per_arm is None:
+        ab = "No A/B test is sized: the best and the runner-up rates tie."
+    else:
+        total = document["ab_test_sends_total"]
+        fits = "" if document["ab_test_fits"] else ", more than the list: it would be all test"
+        ab = (
+            f"The A/B test (alpha {AB_ALPHA:g}, power {AB_POWER:.0%}, as Evan Miller's "
+            f"calculator sizes it): {per_arm:,} sends per headline, {total:,} in all{fits}; "
+            "its winner, picked once all its opens are in, gets the rest of the list."
+        )
+    lines += textwrap.wrap(ab, TABLE_WIDTH)
+    if plan.searches:
+        lines.append("")
+        lines += textwrap.wrap(
+            f"To keep the pick within 1% of the best in {TARGET:.0%} of campaigns:", TABLE_WIDTH
+        )
+        for search in plan.searches:
+            lines += _search_lines(search)
+        lines += textwrap.wrap(f"Searched: {plan.search_method()}", TABLE_WIDTH)
+    return "\n".join(lines)
+
+
+def plan_rows(plan: CampaignPlan) -> pd.DataFrame:
+    """The plan's figures, one row each: ``figure``, ``value``, ``ci95_low``, ``ci95_high``.
+
+    Recommended settings follow as ``recommended_<search>_<key>`` rows
+    without an interval.
+    """
+    document = plan.to_document()
+    rows: list[tuple[str, Any, Any, Any]] = [
+        ("replications", document["replications"], None, None),
+        ("seed", str(document["seed"]), None, None),
+    ]
+    for key in ("hours_to_decision", "sends_to_decision"):
+        for name in ("median", "p90"):
+            low, high = document[key][f"{name}_ci95"]
+            rows.append((f"{key}_{name}", document[key][name], low, high))
+    for key in ("no_decision_share", "p_best", "p_within_1pct"):
+        low, high = document[f"{key}_ci95"]
+        rows.append((key, document[key], low, high))
+    for key in ("extra_opens_vs_even", "extra_opens_vs_ab_test", "regret"):
+        low, high = document[key]["ci95"]
+        rows.append((key, document[key]["mean"], low, high))
+    rows.append(("ab_test_sends_per_arm", document["ab_test_sends_per_arm"], None, None))
+    for search in plan.searches:
+        if search.recommended is not None:
+            for key, value in search.recommended.setting.items():
+                rows.append((f"recommended_{search.kind}_{key}", value, None, None))
+    rows.append(("verdict", document["verdict"], None, None))
+    return pd.DataFrame(rows, columns=["figure", "value", "ci95_low", "ci95_high"])

@@ -82,6 +82,8 @@ _OWNER = "Campaign"
 # Trajectories (allocation, P(best), posteriors) are kept at most at this many steps.
 MAX_RECORDED_STEPS = 200
 _Z95 = 1.959963984540054
+#: A declared headline is "right" when its rate is within this share of the best's.
+WITHIN_BEST = 0.01
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,7 @@ class CampaignResult:
         hits: NDArray[np.bool_] = self.declared_arm >= 0
         return hits
 
-    def within_best(self, tolerance: float = 0.01) -> NDArray[np.bool_]:
+    def within_best(self, tolerance: float = WITHIN_BEST) -> NDArray[np.bool_]:
         """Declarations whose headline is within ``tolerance`` (relative) of the best."""
         rates = np.array(self.campaign.true_rates)
         best = rates.max()
@@ -591,26 +593,46 @@ def _py_campaign_kernel(
             regret += split[k] * (best_p - true_p[k])
             start[t, k] = used
             eventual = rng.binomial(split[k], true_p[k]) if split[k] > 0 else 0
-            for _ in range(eventual):
-                if counting == 3:
-                    lag = 1
-                else:
+            if used + eventual > open_lag.shape[0]:
+                grown = np.empty(2 * (used + eventual), dtype=np.int64)
+                grown[:used] = open_lag
+                open_lag = grown
+            if counting == 3:
+                open_lag[used : used + eventual] = 1
+                used += eventual
+            elif eventual > 2 * n_lags:
+                # Many opens: how many are first seen at each lag is multinomial over
+                # the lags (the truncated delay curve's mass between looks), drawn as
+                # a binomial per lag, already sorted. The same law as one delay per
+                # open, at a cost that does not grow with the opens.
+                left = eventual
+                below = 0.0
+                for lag in range(1, n_lags + 1):
+                    if left == 0:
+                        break
+                    at = true_cdf[lag_index[lag]]
+                    rest = 1.0 - below
+                    share = (at - below) / rest if rest > 0.0 else 1.0
+                    m = rng.binomial(left, min(max(share, 0.0), 1.0))
+                    open_lag[used : used + m] = lag
+                    used += m
+                    left -= m
+                    below = at
+                # the `left` opens still unseen are seen after the window: late
+            else:
+                for _ in range(eventual):
                     delay = window + 1.0
                     while delay > window:
                         delay = math.exp(delay_mu + delay_sigma * rng.standard_normal())
                     lag = max(1, int(math.ceil(delay / interval - 1e-9)))
-                if lag > n_lags:
-                    continue  # seen after the window: late, not counted
-                if used == open_lag.shape[0]:
-                    grown = np.empty(2 * used, dtype=np.int64)
-                    grown[:used] = open_lag
-                    open_lag = grown
-                open_lag[used] = lag
-                used += 1
-                counted += 1.0
+                    if lag > n_lags:
+                        continue  # seen after the window: late, not counted
+                    open_lag[used] = lag
+                    used += 1
+                open_lag[start[t, k] : used] = np.sort(open_lag[start[t, k] : used])
+            counted += used - start[t, k]
             stop[t, k] = used
             cursor[t, k] = start[t, k]
-            open_lag[start[t, k] : used] = np.sort(open_lag[start[t, k] : used])
         sent += n
     totals_out[0] = counted
     totals_out[1] = regret

@@ -245,7 +245,7 @@ _POLICY_NAMES = frozenset(POLICY_CLASSES)
 
 
 # --- the campaign section -------------------------------------------------------------
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*$")
+_DURATION = re.compile(r"^\s*(-?(?:\d+(?:\.\d*)?|\.\d+))\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_RULE = "seconds, or a number with a unit s, m, h or d (e.g. 90s, 15m, 2h, 3d)"
 
@@ -256,7 +256,7 @@ def parse_duration(value: object) -> float:
     Raises
     ------
     ValueError
-        If ``value`` is neither. Negative and zero numbers are returned as
+        If ``value`` is neither. Negative and zero durations are returned as
         they are, for the field's own bound to reject.
 
     Examples
@@ -441,8 +441,18 @@ class CampaignSpec(_Strict):
             raise ValueError("give either waves or per_send, not both")
         return self
 
-    def build(self, true_rates: tuple[float, ...], priors: PriorsSpec) -> Campaign:
+    def build(
+        self, true_rates: tuple[float, ...], priors: PriorsSpec, *, section: str = "campaign"
+    ) -> Campaign:
         """The :class:`~headliner.sim.campaign.Campaign` this section describes.
+
+        Parameters
+        ----------
+        true_rates : tuple of float
+        priors : PriorsSpec
+        section : str, default="campaign"
+            Where these keys sit in the document, for error messages ("" for
+            the top level, as in a plan).
 
         Raises
         ------
@@ -450,16 +460,17 @@ class CampaignSpec(_Strict):
             Naming the key path (``campaign.open_delay.p95: ...``) of a
             setting the library rejects.
         """
+        prefix = f"{section}." if section else ""
         open_delay = None
         if self.open_delay is not None:
             spec = self.open_delay
             open_delay = _located(
-                lambda: OpenDelay(spec.median, spec.p95), "campaign.open_delay", _DELAY_KEYS
+                lambda: OpenDelay(spec.median, spec.p95), f"{prefix}open_delay", _DELAY_KEYS
             )
         prior = self.delay_prior
         delay_prior = _located(
             lambda: DelayPrior(prior.median, prior.p95, prior.weight),
-            "campaign.delay_prior",
+            f"{prefix}delay_prior",
             _DELAY_KEYS,
         )
         stopping = None
@@ -475,16 +486,16 @@ class CampaignSpec(_Strict):
                     check_interval_seconds=rule.check_interval,
                     rate_spread=rule.rate_spread,
                 ),
-                "campaign.stopping",
+                f"{prefix}stopping",
                 _STOPPING_KEYS,
             )
-        policy = _located(lambda: self.policy.build(len(true_rates)), "campaign.policy", {})
+        policy = _located(lambda: self.policy.build(len(true_rates)), f"{prefix}policy", {})
         if self.per_send is not None:
-            traffic = "campaign.per_send"
+            traffic = f"/{prefix}per_send"
             wave_size, sends_per_hour = None, self.per_send.rate_per_hour
             interval = self.per_send.refresh
         else:
-            traffic = "campaign.waves"
+            traffic = f"/{prefix}waves"
             waves = self.waves if self.waves is not None else WavesSpec()
             wave_size, sends_per_hour, interval = waves.size, None, waves.every
         keys = {
@@ -513,13 +524,13 @@ class CampaignSpec(_Strict):
                 delay_prior=delay_prior,
                 counting=self.counting,
             ),
-            "campaign",
+            section,
             keys,
         )
 
 
 # Library parameter -> key path in the scenario file (relative to the section,
-# or absolute when it starts with a top-level key).
+# or absolute when it starts with "/").
 _DELAY_KEYS = {"median_seconds": "median", "p95_seconds": "p95", "weight": "weight"}
 _STOPPING_KEYS = {
     "p_best_threshold": "p_best_threshold",
@@ -555,13 +566,11 @@ def _located(build: Callable[[], _Built], section: str, keys: Mapping[str, str])
         match = _PARAMETER.search(str(exc))
         key = keys.get(match.group(1)) if match is not None else None
         if key is None:
-            path = section
+            path = section or "top level"
         elif key.startswith("/"):
             path = key[1:]
-        elif key.startswith("campaign."):
-            path = key
         else:
-            path = f"{section}.{key}"
+            path = f"{section}.{key}" if section else key
         raise ScenarioError(f"{path}: {exc}") from None
 
 
@@ -719,21 +728,33 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
         if i >= 2 and loc[i - 2] == "policies" and isinstance(loc[i - 1], int):
             if part in _POLICY_NAMES:
                 continue
-        if i >= 2 and loc[i - 2 : i] == ("campaign", "policy") and part in _CAMPAIGN_POLICY_NAMES:
+        if i >= 1 and loc[i - 1] == "policy" and part in _CAMPAIGN_POLICY_NAMES:
             continue
         path += f".{part}" if path else part
     return path or "top level"
+
+
+# A model-wide check names the key it is about at the start of its message.
+_NAMED = re.compile(r"^[a-z_][\w.\[\]]*: ")
 
 
 def _describe(error: Any) -> str:
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
+    if not error["loc"] and _NAMED.match(message):
+        return message
     if error["type"] not in ("missing", "extra_forbidden") and "input" in error:
         got = error["input"]
         if not isinstance(got, dict | list):
             message += f" (got {got!r})"
     return f"{_key_path(tuple(error['loc']))}: {message}"
+
+
+def validation_message(exc: ValidationError, source: str) -> str:
+    """One line: ``"<source>: <key path>: <problem>"``, problems joined by ``"; "``."""
+    problems = "; ".join(_describe(error) for error in exc.errors())
+    return f"{source}: {problems}".replace("\n", " ")
 
 
 def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
@@ -751,8 +772,7 @@ def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(_describe(error) for error in exc.errors())
-        raise ScenarioError(f"{source}: {problems}".replace("\n", " ")) from None
+        raise ScenarioError(validation_message(exc, source)) from None
     try:
         scenario.build_policies()
         if scenario.campaign is not None:
@@ -762,9 +782,9 @@ def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
     return scenario
 
 
-def _parse_yaml(text: str, source: str) -> Scenario:
+def _parse_yaml(text: str, source: str) -> object:
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -772,7 +792,25 @@ def _parse_yaml(text: str, source: str) -> Scenario:
         raise ScenarioError(
             f"{source}: {where}invalid YAML: {problem}".replace("\n", " ")
         ) from None
-    return parse_scenario(data, source)
+
+
+def read_yaml(path: str | os.PathLike[str]) -> object:
+    """The parsed YAML of a scenario file, not yet validated.
+
+    Raises
+    ------
+    ScenarioError
+        One line naming the file: unreadable, not UTF-8, or not YAML.
+    """
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ScenarioError(f"{source}: cannot read scenario file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{source}: not a UTF-8 text file: {exc.reason}") from None
+    return _parse_yaml(text, source)
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -792,15 +830,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         An :class:`~headliner.core.errors.InvalidParameterError` whose
         message is one line naming the file, the key path and the problem.
     """
-    source = os.fspath(path)
-    try:
-        with open(source, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise ScenarioError(f"{source}: cannot read scenario file: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{source}: not a UTF-8 text file: {exc.reason}") from None
-    return _parse_yaml(text, source)
+    return parse_scenario(read_yaml(path), os.fspath(path))
 
 
 def reference_scenario() -> Scenario:
@@ -813,4 +843,5 @@ def reference_scenario() -> Scenario:
     (1000000, 42, 123)
     """
     resource = resources.files("headliner").joinpath(REFERENCE_RESOURCE)
-    return _parse_yaml(resource.read_text(encoding="utf-8"), f"headliner/{REFERENCE_RESOURCE}")
+    source = f"headliner/{REFERENCE_RESOURCE}"
+    return parse_scenario(_parse_yaml(resource.read_text(encoding="utf-8"), source), source)

@@ -35,9 +35,10 @@ def modules_loaded_by(code: str, candidates: tuple[str, ...]) -> set[str]:
         "import headliner.cli",
         "from headliner.cli import main\nmain(['--help'])",
         "from headliner.cli import main\nmain(['simulate', '--help'])",
+        "from headliner.cli import main\nmain(['plan', '--help'])",
         "from headliner.cli import main\nmain(['experiments', '--help'])",
     ],
-    ids=["import", "help", "simulate-help", "experiments-help"],
+    ids=["import", "help", "simulate-help", "plan-help", "experiments-help"],
 )
 def test_cli_start_up_imports_neither_the_service_stack_nor_numpy(code: str) -> None:
     assert modules_loaded_by(code, (*SERVICE_STACK, "numpy")) == set()

@@ -163,7 +163,10 @@ def test_policy_names_are_the_services(tmp_path: Path) -> None:
             "campaign.waves.every: a duration must be seconds, or a number with a unit "
             "s, m, h or d (e.g. 90s, 15m, 2h, 3d) (got '1 hour')",
         ),
-        ("  attribution_window: -2h\n", "campaign.attribution_window: a duration must be"),
+        (
+            "  attribution_window: -2h\n",
+            "campaign.attribution_window: Input should be greater than 0",
+        ),
         (
             "  open_delay: {median: 0s}\n",
             "campaign.open_delay.median: Input should be greater than 0",

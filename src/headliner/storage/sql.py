@@ -1,7 +1,8 @@
 """The SQL :class:`~headliner.storage.base.Store` on SQLAlchemy 2 Core (SQLite, PostgreSQL).
 
 Core rather than the ORM: ``record_decision`` and ``record_open`` are the
-service's hot path, one statement each. Every write runs in its own
+service's hot path, one statement each, compiled once and run on the
+driver's cursor (:class:`_DriverStatement`). Every write runs in its own
 transaction, committed before the method returns; counts only ever change
 through INSERTs and conditional single-row UPDATEs (never read, changed in
 Python and written back), and ``arm_counts`` aggregates rows with one GROUP BY
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from headliner.storage import _common as common
 from headliner.storage._queries import (
@@ -106,6 +108,39 @@ def open_store(url: str) -> Store:
 _EXPERIMENT_COLUMNS = [c for c in experiments.c if c.name != "seq"]
 
 
+class _DriverStatement:
+    """A hot statement compiled once for the engine's dialect, run on the driver's cursor.
+
+    SQLAlchemy's execute path (execution context, events, result wrapping,
+    the BEGIN sent through it again) cost more Python than SQLite takes to
+    run the statement: ``record_decision`` took 112 µs through it against
+    47 µs on the cursor. The SQL is exactly what SQLAlchemy renders for
+    the dialect, bind casts included. Values go to the driver as they are,
+    so they must already be of the driver's types (str, int, float, bool,
+    None): no bind processor runs.
+    """
+
+    def __init__(self, statement: sa.ClauseElement, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)  # a statement, not DDL
+        self.sql = compiled.string
+        # qmark (SQLite) takes a tuple in order; pyformat (psycopg) a dict.
+        self._order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        # Literals of the statement that SQLAlchemy binds as parameters (CASE ... THEN 1).
+        self._fixed = {
+            name: bind.effective_value
+            for bind, name in compiled.bind_names.items()
+            if not bind.required
+        }
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        """The driver's parameters for ``values`` (keyed by bind parameter name)."""
+        merged = {**self._fixed, **values} if self._fixed else values
+        if self._order is None:
+            return merged
+        return tuple(map(merged.__getitem__, self._order))
+
+
 class SqlStore:
     """A :class:`~headliner.storage.base.Store` in SQLite or PostgreSQL.
 
@@ -126,6 +161,11 @@ class SqlStore:
         # Both dialects' insert() has ON CONFLICT DO NOTHING; the generic one has not.
         self._insert = sqlite.insert if self._engine.dialect.name == "sqlite" else pg.insert
         self._insert_decision = insert_decision(self._insert)
+        dialect = self._engine.dialect
+        self._sqlite = dialect.name == "sqlite"
+        self._driver_insert_decision = _DriverStatement(self._insert_decision, dialect)
+        self._driver_open_decision = _DriverStatement(OPEN_DECISION, dialect)
+        self._driver_set_outcome = _DriverStatement(SET_OUTCOME, dialect)
 
     def __repr__(self) -> str:
         return f"SqlStore({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -136,6 +176,40 @@ class SqlStore:
         return self._engine
 
     # --- helpers --------------------------------------------------------------
+    def _write_one(
+        self, conn: Connection, statement: _DriverStatement, values: Mapping[str, Any]
+    ) -> tuple[list[Any], int]:
+        """Run one hot write on ``conn``'s driver connection, committed before it returns.
+
+        Returns the rows of its RETURNING clause and its rowcount. SQLite: in
+        a ``BEGIN IMMEDIATE`` transaction of its own, as :func:`write_engine`
+        would begin it; PostgreSQL: ``conn`` is in autocommit
+        (:func:`single_statement_engine`), where one statement is a
+        transaction. A driver error goes through SQLAlchemy's own handling,
+        as for any statement: rolled back, raised as SQLAlchemy's exception
+        class, and on a lost connection the pool invalidated.
+        """
+        driver = conn.connection.dbapi_connection
+        assert driver is not None  # a connection checked out of the pool
+        parameters = statement.parameters(values)
+        cursor = driver.cursor()
+        try:
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(statement.sql, parameters)
+            # fetchall, not fetchone: SQLite finishes the statement before COMMIT.
+            rows = list(cursor.fetchall()) if cursor.description is not None else []
+            count = cursor.rowcount
+            if self._sqlite:
+                driver.commit()
+        except Exception as exc:
+            # Rolls back, wraps, invalidates on a disconnect (the private
+            # method is what every statement SQLAlchemy runs goes through).
+            conn._handle_dbapi_exception(exc, statement.sql, parameters, cursor, None)
+        finally:
+            cursor.close()
+        return rows, count
+
     @staticmethod
     def _lock_experiment(conn: Connection, experiment_id: str) -> None:
         """Serialize arm changes of one experiment; NotFoundError if it does not exist.
@@ -349,10 +423,13 @@ class SqlStore:
             experiment_id, arm, propensity, now, recipient_id, idempotency_key
         )
         params = {f"p_{name}": getattr(record, name) for name in DECISION_INSERT_COLUMNS}
-        with self._single.begin() as conn:
-            if conn.execute(self._insert_decision, params).first() is not None:
+        with self._single.connect() as conn:
+            inserted, _ = self._write_one(conn, self._driver_insert_decision, params)
+            if inserted:
                 return record, True
-            # Nothing inserted: a replay, or the experiment, its status or the arm said no.
+        # Nothing inserted: a replay, or the experiment, its status or the arm said no.
+        # Rows are never deleted, so reading why after the write is as good as inside it.
+        with self._engine.connect() as conn:
             if idempotency_key is not None:
                 row = conn.execute(DECISION_BY_KEY, params).first()
                 if row is not None:
@@ -388,12 +465,13 @@ class SqlStore:
             "p_cutoff": now - window_seconds,
             "p_now": float(now),
         }
-        with self._single.begin() as conn:
-            late = conn.execute(OPEN_DECISION, params).scalar()
-            if late is None:
-                self._decision_owner(conn, experiment_id, decision_id)
-                return OpenResult.DUPLICATE
-        return OpenResult.LATE if late else OpenResult.COUNTED
+        with self._single.connect() as conn:
+            rows, _ = self._write_one(conn, self._driver_open_decision, params)
+        if rows:
+            return OpenResult.LATE if rows[0][0] else OpenResult.COUNTED
+        with self._engine.connect() as conn:
+            self._decision_owner(conn, experiment_id, decision_id)
+        return OpenResult.DUPLICATE
 
     def record_outcome(self, experiment_id: str, decision_id: str, reward: int, now: float) -> bool:
         """Set an explicit 0/1 outcome; False if the same one was already known."""
@@ -402,9 +480,11 @@ class SqlStore:
             "p_experiment_id": experiment_id,
             "p_reward": reward,
         }
-        with self._single.begin() as conn:
-            if conn.execute(SET_OUTCOME, params).rowcount == 1:
-                return True
+        with self._single.connect() as conn:
+            _, count = self._write_one(conn, self._driver_set_outcome, params)
+        if count == 1:
+            return True
+        with self._engine.connect() as conn:
             row = self._decision_owner(conn, experiment_id, decision_id)
         # A reported open (counted or late) is an outcome of 1 already.
         stored = row.outcome if row.outcome is not None else 1

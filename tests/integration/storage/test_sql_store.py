@@ -107,6 +107,29 @@ def test_sqlite_writers_in_several_processes_are_exact(sqlite_url: str) -> None:
     assert (hot.sends, hot.opens) == (600, 600)
 
 
+def test_failed_hot_write_is_rolled_back_and_raised_as_sqlalchemy_error(
+    database_url: str,
+) -> None:
+    """A driver error in a decision's write: SQLAlchemy's class, no transaction left open."""
+    store = SqlStore(database_url)
+    other = SqlStore(database_url)
+    try:
+        exp = store.create_experiment(ExperimentSpec("broken", ["A", "B"]), 0.0).id
+        with pytest.raises(sa.exc.DBAPIError):
+            # A value the driver cannot bind (or PostgreSQL cannot cast to the column).
+            store.record_decision(exp, 0, 0.5, 1.0, recipient_id=object())  # type: ignore[arg-type]
+        # Another connection writes: the failed one holds no lock.
+        decision, created = other.record_decision(exp, 1, 0.5, 2.0)
+        assert created
+        # And the store that failed goes on writing.
+        assert store.record_open(exp, decision.id, 3.0, 60.0).value == "counted"
+        assert store.record_decision(exp, 0, 0.5, 4.0)[1]
+        assert store.arm_counts(exp, 5.0, 60.0)[0].sends == 1
+    finally:
+        other.close()
+        store.close()
+
+
 def _terminate_backends(admin: sa.Engine, database: str) -> int:
     """End every session on ``database`` as a server restart would; wait until they are gone."""
     with admin.connect() as conn:

@@ -39,11 +39,7 @@ from headliner.service.deps import AppContext, Runner
 from headliner.service.experiments import ExperimentService, warm_up
 from headliner.service.logs import configure_logging
 from headliner.service.metrics import Metrics
-from headliner.service.middleware import (
-    AccessLogMiddleware,
-    ApiKeyMiddleware,
-    BodyLimitMiddleware,
-)
+from headliner.service.middleware import ServiceMiddleware
 from headliner.service.routes import (
     API_PREFIX,
     allocations,
@@ -92,7 +88,7 @@ async def _headliner_error(request: Request, exc: Exception) -> JSONResponse:
 def _document_api_keys(app: FastAPI) -> None:
     """Show the bearer scheme on every /v1 operation of the OpenAPI document.
 
-    The check itself is :class:`ApiKeyMiddleware`, which OpenAPI cannot see.
+    The check itself is :class:`ServiceMiddleware`, which OpenAPI cannot see.
     """
     build = app.openapi
 
@@ -199,11 +195,12 @@ def create_app(
     # The hot routes first: the router tries routes in order.
     for module in (decisions, experiments, arms, allocations):
         app.include_router(module.router)
-    fast.install(app)  # after the FastAPI twins exist, in front of them
     _document_api_keys(app)
-    # The last one added runs first: the access log also sees the 413s and 401s, and
-    # an oversized body is refused before its key is even looked at.
-    app.add_middleware(ApiKeyMiddleware, prefix=API_PREFIX)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
-    app.add_middleware(AccessLogMiddleware, metrics=metrics)
+    app.add_middleware(
+        ServiceMiddleware,
+        metrics=metrics,
+        max_bytes=config.max_body_bytes,
+        prefix=API_PREFIX,
+        routes=fast.routes(),
+    )
     return app

@@ -24,7 +24,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from headliner.core.errors import AuthError
-from headliner.service.logs import ACCESS_LOGGER
+from headliner.service.logs import ACCESS_LOGGER, sole_json_handler, write_access_line
 from headliner.service.metrics import Metrics
 
 
@@ -232,12 +232,17 @@ class ServiceMiddleware:
             series = self._series[key] = self.metrics.latency.labels(*key)
         series.observe(seconds)
         if self.logger.isEnabledFor(logging.INFO):
+            duration_ms = round(seconds * 1000.0, 3)
+            handler = sole_json_handler(self.logger)
+            if handler is not None:
+                write_access_line(handler, scope["method"], scope["path"], status, duration_ms)
+                return
             self.logger.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round(seconds * 1000.0, 3),
+                    "duration_ms": duration_ms,
                 },
             )

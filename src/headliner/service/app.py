@@ -18,7 +18,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import numpy as np
@@ -51,6 +51,9 @@ from headliner.service.routes import (
 )
 from headliner.service.settings import Settings, get_settings
 from headliner.storage.base import Store
+
+if TYPE_CHECKING:
+    from headliner.storage.sql import AsyncHotWrites
 
 logger = logging.getLogger("headliner.service")
 
@@ -114,6 +117,19 @@ def _document_api_keys(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _async_writes(store: Store, settings: Settings) -> AsyncHotWrites | None:
+    """The awaited hot writes of a PostgreSQL store, unless store calls go to the thread pool."""
+    from headliner.storage.sql import AsyncHotWrites, SqlStore
+
+    if (
+        isinstance(store, SqlStore)
+        and store.supports_async_writes
+        and not settings.store_calls_in_threadpool
+    ):
+        return AsyncHotWrites(store)
+    return None
+
+
 def _make_rng(settings: Settings) -> np.random.Generator:
     # One generator per process; None seeds it from OS entropy, so workers differ.
     return np.random.default_rng(settings.seed)
@@ -161,6 +177,9 @@ def create_app(
             refresh_in_background=config.refresh_in_background,
             report_cache_seconds=config.report_cache_seconds,
         )
+        writes = _async_writes(active, config)
+        if writes is not None:
+            await writes.open()
         app.state.context = AppContext(
             settings=config,
             store=active,
@@ -168,6 +187,7 @@ def create_app(
             keys=KeyCache(active, time_source, config.api_key_cache_seconds),
             metrics=metrics,
             run=Runner(threaded=config.store_calls_in_threadpool),
+            writes=writes,
         )
         # Load the compiled kernels now (compile them on a cold cache), not on the first requests.
         await anyio.to_thread.run_sync(warm_up)
@@ -181,6 +201,8 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            if writes is not None:
+                await writes.close()
             if owned:
                 active.close()
 

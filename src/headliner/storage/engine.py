@@ -110,7 +110,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _socket_has_news(fd: int) -> bool:
+def socket_has_news(fd: int) -> bool:
     """Whether the socket has input, a hang-up or an error waiting (without blocking)."""
     if hasattr(select, "poll"):
         poller = select.poll()
@@ -124,7 +124,7 @@ def _postgres_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> N
     # An idle connection has nothing to read unless the server ended it (see the
     # module docstring). DisconnectionError makes the pool discard it and check
     # out a fresh one.
-    if dbapi_connection.closed or _socket_has_news(dbapi_connection.fileno()):
+    if dbapi_connection.closed or socket_has_news(dbapi_connection.fileno()):
         raise sa.exc.DisconnectionError("the server closed this pooled connection")
 
 

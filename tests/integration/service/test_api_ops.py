@@ -91,7 +91,7 @@ def test_unexpected_error_in_a_hot_route_is_a_500_in_the_metrics(
 
     with TestClient(app, raise_server_exceptions=False) as crashing:
         created = crashing.post("/v1/experiments", json={"name": "x", "headlines": ["A", "B"]})
-        monkeypatch.setattr(app.state.context.service, "decide", crash)
+        monkeypatch.setattr(app.state.context.service, "_choose", crash)
         response = crashing.post(f"/v1/experiments/{created.json()['id']}/decisions")
         metrics = crashing.get("/metrics").text
 

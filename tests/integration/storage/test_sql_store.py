@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -9,10 +10,10 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from headliner.core.errors import InvalidParameterError
-from headliner.storage.base import ExperimentSpec
+from headliner.core.errors import InvalidParameterError, NotFoundError
+from headliner.storage.base import ExperimentSpec, OpenResult
 from headliner.storage.engine import make_engine, single_statement_engine, write_engine
-from headliner.storage.sql import SqlStore, open_store
+from headliner.storage.sql import AsyncHotWrites, SqlStore, open_store
 
 
 def test_sqlite_connections_use_wal_and_a_busy_timeout(sqlite_url: str) -> None:
@@ -214,3 +215,51 @@ def test_sqlite_single_statement_writes_begin_immediate(sqlite_url: str) -> None
         assert single.get_execution_options() == write_engine(engine).get_execution_options()
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_async_hot_writes_match_the_store_and_survive_ended_connections(
+    postgres_url: str, postgres_admin: sa.Engine
+) -> None:
+    """Decisions and opens awaited on the async driver: same results, replays, errors."""
+    store = SqlStore(postgres_url)
+
+    async def scenario() -> None:
+        writes = AsyncHotWrites(store)
+        await writes.open()
+        try:
+            exp = store.create_experiment(ExperimentSpec("async", ["A", "B"]), 0.0).id
+            decision, created = await writes.record_decision(
+                exp, 1, 0.25, 1.0, recipient_id="r", idempotency_key="k"
+            )
+            assert created
+            assert store.get_decision(decision.id) == decision
+            replay, created = await writes.record_decision(exp, 0, 0.5, 2.0, idempotency_key="k")
+            assert (replay, created) == (decision, False)
+            assert await writes.record_open(exp, decision.id, 3.0, 60.0) is OpenResult.COUNTED
+            assert await writes.record_open(exp, decision.id, 4.0, 60.0) is OpenResult.DUPLICATE
+            with pytest.raises(NotFoundError):
+                await writes.record_open(exp, "0" * 32, 5.0, 60.0)
+            with pytest.raises(sa.exc.DBAPIError):
+                await writes.record_decision(exp, 0, 0.5, 6.0, recipient_id=object())  # type: ignore[arg-type]
+            # The server ends every connection: the pool hands out a fresh one.
+            assert _terminate_backends(postgres_admin, sa.make_url(postgres_url).database or "")
+            assert (await writes.record_decision(exp, 0, 0.5, 7.0))[1]
+            assert store.arm_counts(exp, 8.0, 60.0)[0].sends == 1
+        finally:
+            await writes.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
+
+
+def test_async_hot_writes_need_postgres(sqlite_url: str) -> None:
+    store = SqlStore(sqlite_url)
+    try:
+        assert not store.supports_async_writes
+        with pytest.raises(InvalidParameterError, match="PostgreSQL"):
+            AsyncHotWrites(store)
+    finally:
+        store.close()

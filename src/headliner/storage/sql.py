@@ -17,8 +17,10 @@ first (the service does at start-up, and so does ``headliner db upgrade``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -30,6 +32,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from headliner.core.errors import InvalidParameterError
 from headliner.storage import _common as common
 from headliner.storage._queries import (
+    BATCH_INSERT_DECISIONS,
+    BATCH_OPEN_DECISIONS,
     DECISION_BY_ID,
     DECISION_BY_KEY,
     DECISION_COUNTS,
@@ -89,6 +93,9 @@ from headliner.storage.schema import (
 )
 
 __all__ = ["AsyncHotWrites", "SqlStore", "open_store"]
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 def open_store(url: str) -> Store:
@@ -787,16 +794,88 @@ class SqlStore:
         self._engine.dispose()
 
 
+class _Batches(Generic[_Item, _Result]):
+    """Writes submitted while the event loop is busy, run together by one call of ``run``.
+
+    The first submission schedules the batch's run for the loop's next
+    turn, so every request whose handler reaches its write in between
+    joins it; while a batch waits for its commit, the next one gathers.
+    Each submitter awaits its own result, so it is answered only once its
+    batch has committed; an error of the batch is every submitter's error.
+    """
+
+    def __init__(self, run: Callable[[list[_Item]], Awaitable[list[_Result]]]) -> None:
+        self._run = run
+        self._pending: list[tuple[_Item, asyncio.Future[_Result]]] = []
+        self._running: set[asyncio.Task[None]] = set()
+
+    def submit(self, item: _Item) -> asyncio.Future[_Result]:
+        """Add ``item`` to the next batch; the future of its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Result] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((item, future))
+        return future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(pending), MAX_BATCH):
+            task = loop.create_task(self._write(pending[start : start + MAX_BATCH]))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _write(self, batch: list[tuple[_Item, asyncio.Future[_Result]]]) -> None:
+        try:
+            results = await self._run([item for item, _ in batch])
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:  # cancelled (the loop is closing): so are its requests
+            for _, future in batch:
+                future.cancel()
+            raise
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():  # its request was cancelled meanwhile
+                future.set_result(result)
+
+    async def drain(self) -> None:
+        """Wait for the batches under way."""
+        while self._pending or self._running:
+            await asyncio.gather(*self._running, asyncio.sleep(0), return_exceptions=True)
+
+
+#: Requests per statement at most (a larger batch is split).
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class _Open:
+    decision_id: str
+    experiment_id: str
+    cutoff: float
+    now: float
+
+
 class AsyncHotWrites:
-    """The hot writes (a decision, an open) on PostgreSQL through psycopg's async driver.
+    """The hot writes (a decision, an open) on PostgreSQL, awaited, and committed in batches.
 
     Each worker's event loop runs the decision path inline; a synchronous
     write blocks that loop until PostgreSQL has flushed the commit to disk,
     so a worker had one commit in flight at a time, and the throughput was
-    bounded by the disk's flush time rather than by the CPU. Awaiting the
-    write instead lets the loop serve other requests meanwhile, and
-    PostgreSQL flushes the commits that arrive together at once. Each write
-    is still one autocommitted statement, acknowledged only once committed.
+    bounded by the disk's flush time rather than by the CPU. Here the
+    decisions (and the opens) that requests submit while the loop is busy
+    are written by one statement, in one autocommitted transaction
+    (:data:`~headliner.storage._queries.BATCH_INSERT_DECISIONS`,
+    :data:`~headliner.storage._queries.BATCH_OPEN_DECISIONS`: the same
+    conditions as the single-row statements), awaited on psycopg's async
+    driver while the loop serves other requests. One round trip and one
+    disk flush then serve the whole batch, and every response still waits
+    for the commit of its own write. A statement is atomic, so an error
+    leaves none of its batch written, and every request of it fails.
 
     A pool of its own (psycopg_pool), bound to the event loop that opens it:
     :meth:`open` and :meth:`close` from that loop. As with the store's
@@ -836,13 +915,17 @@ class AsyncHotWrites:
             check=_check_async,
             max_lifetime=POOL_RECYCLE_SECONDS,
         )
+        self._decisions: _Batches[DecisionRecord, bool] = _Batches(self._insert_decisions)
+        self._opens: _Batches[_Open, bool | None] = _Batches(self._open_decisions)
 
     async def open(self) -> None:
         """Open the pool (one connection now, the others as needed)."""
         await self._pool.open(wait=True)
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Finish the batches under way, then close every pooled connection."""
+        await self._decisions.drain()
+        await self._opens.drain()
         await self._pool.close()
 
     async def record_decision(
@@ -859,8 +942,7 @@ class AsyncHotWrites:
         record = common.new_decision(
             experiment_id, arm, propensity, now, recipient_id, idempotency_key
         )
-        rows = await self._write(self._store._driver_insert_decision, decision_parameters(record))
-        if rows:
+        if await self._decisions.submit(record):
             return record, True
         return self._store._decision_not_inserted(record), False
 
@@ -868,23 +950,51 @@ class AsyncHotWrites:
         self, experiment_id: str, decision_id: str, now: float, window_seconds: float
     ) -> OpenResult:
         """:meth:`SqlStore.record_open`, awaiting the commit instead of blocking for it."""
-        params = SqlStore.open_parameters(experiment_id, decision_id, now, window_seconds)
-        rows = await self._write(self._store._driver_open_decision, params)
+        late = await self._opens.submit(
+            _Open(decision_id, experiment_id, now - window_seconds, float(now))
+        )
+        rows = [] if late is None else [(late,)]
         return self._store._open_result(rows, experiment_id, decision_id)
 
-    async def _write(self, statement: _DriverStatement, values: Mapping[str, Any]) -> list[Any]:
+    async def _insert_decisions(self, records: list[DecisionRecord]) -> list[bool]:
+        columns = ("id", "experiment_id", "arm", "propensity", "recipient_id")
+        values: dict[str, list[Any]] = {c: [getattr(r, c) for r in records] for c in columns}
+        values["idempotency_key"] = [r.idempotency_key for r in records]
+        values["created_at"] = [r.created_at for r in records]
+        inserted = {row[0] for row in await self._execute(BATCH_INSERT_DECISIONS, values)}
+        return [r.id in inserted for r in records]
+
+    async def _open_decisions(self, opens: list[_Open]) -> list[bool | None]:
+        # One row per decision (see BATCH_OPEN_DECISIONS): a repeated open of the
+        # same decision in the batch finds it opened already, as it would after it.
+        first: dict[str, _Open] = {}
+        for item in opens:
+            first.setdefault(item.decision_id, item)
+        unique = list(first.values())
+        values = {
+            "decision_id": [o.decision_id for o in unique],
+            "experiment_id": [o.experiment_id for o in unique],
+            "cutoff": [o.cutoff for o in unique],
+            "now": [o.now for o in unique],
+        }
+        late = {row[0]: bool(row[1]) for row in await self._execute(BATCH_OPEN_DECISIONS, values)}
+        return [
+            late.get(item.decision_id) if first[item.decision_id] is item else None
+            for item in opens
+        ]
+
+    async def _execute(self, sql: str, values: Mapping[str, Any]) -> list[Any]:
         import psycopg
 
-        parameters = statement.parameters(values)
         try:
             async with self._pool.connection() as conn, conn.cursor() as cursor:
-                await cursor.execute(statement.sql, parameters)
-                return list(await cursor.fetchall()) if cursor.description is not None else []
+                await cursor.execute(sql, values)
+                return list(await cursor.fetchall())
         except psycopg.Error as exc:
             # A broken connection is dropped by the pool as it comes back.
             raise sa.exc.DBAPIError.instance(
-                statement.sql,
-                parameters,
+                sql,
+                values,
                 exc,
                 psycopg.Error,
                 connection_invalidated=self._dialect.is_disconnect(cast(Any, exc), None, None),

@@ -10,7 +10,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from headliner.core.errors import InvalidParameterError, NotFoundError
+from headliner.core.errors import ConflictError, InvalidParameterError, NotFoundError
 from headliner.storage.base import ExperimentSpec, OpenResult
 from headliner.storage.engine import make_engine, single_statement_engine, write_engine
 from headliner.storage.sql import AsyncHotWrites, SqlStore, open_store
@@ -261,5 +261,48 @@ def test_async_hot_writes_need_postgres(sqlite_url: str) -> None:
         assert not store.supports_async_writes
         with pytest.raises(InvalidParameterError, match="PostgreSQL"):
             AsyncHotWrites(store)
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_async_hot_writes_in_one_batch_are_each_exact(postgres_url: str) -> None:
+    """Concurrent requests share statements: every result is still the request's own."""
+    store = SqlStore(postgres_url)
+
+    async def scenario() -> None:
+        writes = AsyncHotWrites(store)
+        await writes.open()
+        try:
+            exp = store.create_experiment(ExperimentSpec("batch", ["A", "B"]), 0.0).id
+            other = store.create_experiment(ExperimentSpec("other", ["A", "B"]), 0.0).id
+            made = await asyncio.gather(
+                *(writes.record_decision(exp, i % 2, 0.5, 1.0) for i in range(40)),
+                writes.record_decision(exp, 0, 0.5, 1.0, idempotency_key="same"),
+                writes.record_decision(exp, 1, 0.5, 1.0, idempotency_key="same"),
+            )
+            assert all(created for _, created in made[:40])
+            (first, first_created), (second, second_created) = made[40:]
+            assert (first_created, second_created) == (True, False)
+            assert second == first  # the replay returns the stored decision
+            target = made[0][0].id
+            opened = await asyncio.gather(
+                writes.record_open(exp, target, 2.0, 60.0),
+                writes.record_open(exp, target, 2.0, 60.0),
+                *(writes.record_open(exp, d.id, 2.0, 60.0) for d, _ in made[1:20]),
+                writes.record_open(other, made[20][0].id, 2.0, 60.0),
+                return_exceptions=True,
+            )
+            assert opened[:2] == [OpenResult.COUNTED, OpenResult.DUPLICATE]
+            assert opened[2:21] == [OpenResult.COUNTED] * 19
+            assert isinstance(opened[21], ConflictError)  # another experiment's decision
+        finally:
+            await writes.close()
+        counts = store.arm_counts(exp, 3.0, 60.0)
+        assert sum(c.sends for c in counts) == 41
+        assert sum(c.opens for c in counts) == 20
+
+    try:
+        asyncio.run(scenario())
     finally:
         store.close()

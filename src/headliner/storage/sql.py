@@ -18,7 +18,9 @@ first (the service does at start-up, and so does ``headliner db upgrade``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -187,6 +189,9 @@ class SqlStore:
         self._driver_insert_decision = _DriverStatement(self._insert_decision, dialect)
         self._driver_open_decision = _DriverStatement(OPEN_DECISION, dialect)
         self._driver_set_outcome = _DriverStatement(SET_OUTCOME, dialect)
+        self._local = threading.local()  # SQLite: each thread's hot-write connection
+        self._held: list[Connection] = []
+        self._held_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SqlStore({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -202,6 +207,28 @@ class SqlStore:
         return self._engine
 
     # --- helpers --------------------------------------------------------------
+    @contextmanager
+    def _hot_connection(self) -> Iterator[Connection]:
+        """The connection of a hot write: on SQLite this thread's own, kept open.
+
+        A pool checkout and return cost about as much Python as the write's
+        driver calls on SQLite, and a file has no server that could drop the
+        connection, so each thread keeps one (``close`` closes them).
+        PostgreSQL checks one out of the pool each time, where the checkout
+        check replaces a connection the server ended.
+        """
+        if not self._sqlite:
+            with self._single.connect() as pooled:
+                yield pooled
+            return
+        held: Connection | None = getattr(self._local, "conn", None)
+        if held is None or held.closed or held.invalidated:
+            held = self._single.connect()
+            self._local.conn = held
+            with self._held_lock:
+                self._held.append(held)
+        yield held
+
     def _write_one(
         self, conn: Connection, statement: _DriverStatement, values: Mapping[str, Any]
     ) -> tuple[list[Any], int]:
@@ -449,7 +476,7 @@ class SqlStore:
             experiment_id, arm, propensity, now, recipient_id, idempotency_key
         )
         params = decision_parameters(record)
-        with self._single.connect() as conn:
+        with self._hot_connection() as conn:
             inserted, _ = self._write_one(conn, self._driver_insert_decision, params)
         if inserted:
             return record, True
@@ -491,7 +518,7 @@ class SqlStore:
     ) -> OpenResult:
         """Record an open for a decision, idempotently."""
         params = self.open_parameters(experiment_id, decision_id, now, window_seconds)
-        with self._single.connect() as conn:
+        with self._hot_connection() as conn:
             rows, _ = self._write_one(conn, self._driver_open_decision, params)
         return self._open_result(rows, experiment_id, decision_id)
 
@@ -522,7 +549,7 @@ class SqlStore:
             "p_experiment_id": experiment_id,
             "p_reward": reward,
         }
-        with self._single.connect() as conn:
+        with self._hot_connection() as conn:
             _, count = self._write_one(conn, self._driver_set_outcome, params)
         if count == 1:
             return True
@@ -791,6 +818,10 @@ class SqlStore:
 
     def close(self) -> None:
         """Release every pooled connection."""
+        with self._held_lock:
+            held, self._held = self._held, []
+        for conn in held:
+            conn.close()
         self._engine.dispose()
 
 

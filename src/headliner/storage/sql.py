@@ -123,6 +123,9 @@ def open_store(url: str) -> Store:
     return SqlStore(url)
 
 
+#: SQLite connections kept open by threads for the hot writes, at most (of POOL_SIZE).
+MAX_HELD_CONNECTIONS = 4
+
 _EXPERIMENT_COLUMNS = [c for c in experiments.c if c.name != "seq"]
 
 
@@ -213,21 +216,30 @@ class SqlStore:
 
         A pool checkout and return cost about as much Python as the write's
         driver calls on SQLite, and a file has no server that could drop the
-        connection, so each thread keeps one (``close`` closes them).
+        connection, so each thread keeps one (``close`` closes them), up to
+        :data:`MAX_HELD_CONNECTIONS`; other threads check one out each time.
         PostgreSQL checks one out of the pool each time, where the checkout
         check replaces a connection the server ended.
         """
-        if not self._sqlite:
-            with self._single.connect() as pooled:
-                yield pooled
-            return
         held: Connection | None = getattr(self._local, "conn", None)
-        if held is None or held.closed or held.invalidated:
-            held = self._single.connect()
-            self._local.conn = held
+        if held is not None and not (held.closed or held.invalidated):
+            yield held
+            return
+        held = None
+        if self._sqlite:
             with self._held_lock:
-                self._held.append(held)
-        yield held
+                # Bounded: the service's event loop is one thread, but a thread pool
+                # has dozens, and what they kept the pool could not lend.
+                self._held = [c for c in self._held if not (c.closed or c.invalidated)]
+                if len(self._held) < MAX_HELD_CONNECTIONS:
+                    held = self._single.connect()
+                    self._held.append(held)
+            if held is not None:
+                self._local.conn = held
+                yield held
+                return
+        with self._single.connect() as pooled:
+            yield pooled
 
     def _write_one(
         self, conn: Connection, statement: _DriverStatement, values: Mapping[str, Any]

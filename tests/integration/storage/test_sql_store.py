@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from headliner.core.errors import ConflictError, InvalidParameterError, NotFoundError
 from headliner.storage.base import ExperimentSpec, OpenResult
 from headliner.storage.engine import make_engine, single_statement_engine, write_engine
-from headliner.storage.sql import AsyncHotWrites, SqlStore, open_store
+from headliner.storage.sql import MAX_HELD_CONNECTIONS, AsyncHotWrites, SqlStore, open_store
 
 
 def test_sqlite_connections_use_wal_and_a_busy_timeout(sqlite_url: str) -> None:
@@ -306,3 +307,28 @@ def test_async_hot_writes_in_one_batch_are_each_exact(postgres_url: str) -> None
         asyncio.run(scenario())
     finally:
         store.close()
+
+
+def test_sqlite_threads_keep_a_bounded_number_of_write_connections(sqlite_url: str) -> None:
+    """More writing threads than kept connections: the rest borrow from the pool, all exact."""
+    store = SqlStore(sqlite_url)
+    try:
+        exp = store.create_experiment(ExperimentSpec("threads", ["A", "B"]), 0.0).id
+        n_threads = MAX_HELD_CONNECTIONS + 4
+
+        def work(i: int) -> None:
+            for j in range(20):
+                decision, _ = store.record_decision(exp, i % 2, 0.5, float(j))
+                store.record_open(exp, decision.id, j + 1.0, 3600.0)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(store._held) == MAX_HELD_CONNECTIONS
+        counts = store.arm_counts(exp, 30.0, 3600.0)
+        assert sum(c.sends for c in counts) == sum(c.opens for c in counts) == 20 * n_threads
+    finally:
+        store.close()
+    assert store._held == []

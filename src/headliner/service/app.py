@@ -6,8 +6,9 @@ metrics. ``headliner serve --workers N`` hands uvicorn the import string
 ``headliner.service.app:create_app`` with ``factory=True``, so every worker
 process builds its own app from the environment.
 
-Start-up (the lifespan): apply migrations to a SQL database, open the store,
-then ``gc.freeze()``: everything allocated at start-up moves out of the
+Start-up (the lifespan): apply migrations to a SQL database, open the store
+(and on PostgreSQL the pool of the awaited hot writes), then
+``gc.freeze()``: everything allocated at start-up moves out of the
 collector's sight, which cut full-collection pauses from ~43 ms to ~4 ms on
 this service.
 """

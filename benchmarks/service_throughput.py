@@ -16,7 +16,12 @@ so its cost grows with the experiment; ``--same-experiment`` keeps one across
 the steps to show that) and reports the achieved rate and latency
 percentiles; a step is *sustained* when the achieved rate is at least 97% of
 the target, nothing failed and p99 <= ``--p99-ms``.
-The knee is the highest sustained rate. With ``--profile-rate`` it then runs
+The knee is the highest sustained rate. ``srv CPU`` is the CPU time of the
+server's processes (user + system, from /proc) as a share of one core, and
+``us/req`` the same time per completed request: the figure to compare
+between versions, as it barely moves with the load of other processes
+(SQLite runs inside the server's process and is included; PostgreSQL's own
+backends are not). With ``--profile-rate`` it then runs
 ``py-spy record`` on the server's processes under that load and prints the
 frames where the time goes.
 
@@ -149,6 +154,7 @@ class Step:
     p999_ms: float
     max_ms: float
     server_cpu_pct: float  # all server processes, % of one core
+    cpu_us_per_request: float  # server CPU time (user + system) per completed request
 
     def sustained(self, p99_limit_ms: float) -> bool:
         """At (nearly) the target rate, without errors, within the p99 bound."""
@@ -233,6 +239,7 @@ def run_wrk(
         p999_ms=data["p999_us"] / 1000,
         max_ms=data["max_us"] / 1000,
         server_cpu_pct=100.0 * cpu / wall,
+        cpu_us_per_request=1e6 * cpu / max(data["requests"], 1),
     )
 
 
@@ -240,7 +247,7 @@ def format_steps(steps: list[Step], p99_limit_ms: float) -> str:
     """A table of the steps, marking the sustained ones."""
     header = (
         f"{'target/s':>9} {'achieved/s':>10} {'errors':>6} {'p50 ms':>7} {'p90 ms':>7} "
-        f"{'p99 ms':>7} {'p99.9 ms':>8} {'max ms':>7} {'srv CPU':>7}  ok"
+        f"{'p99 ms':>7} {'p99.9 ms':>8} {'max ms':>7} {'srv CPU':>7} {'us/req':>6}  ok"
     )
     lines = [header, "-" * len(header)]
     for s in steps:
@@ -248,7 +255,7 @@ def format_steps(steps: list[Step], p99_limit_ms: float) -> str:
         lines.append(
             f"{s.target:>9.0f} {s.achieved:>10.0f} {s.errors:>6} {s.p50_ms:>7.1f} "
             f"{s.p90_ms:>7.1f} {s.p99_ms:>7.1f} {s.p999_ms:>8.1f} {s.max_ms:>7.0f} "
-            f"{s.server_cpu_pct:>6.0f}%  {mark}"
+            f"{s.server_cpu_pct:>6.0f}% {s.cpu_us_per_request:>6.0f}  {mark}"
         )
     return "\n".join(lines)
 

@@ -23,6 +23,7 @@ from headliner.service.experiments import ExperimentService
 from headliner.service.metrics import Metrics
 from headliner.service.settings import Settings
 from headliner.storage.base import Store
+from headliner.storage.sql import AsyncHotWrites
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -44,6 +45,11 @@ class Runner:
     price of inline calls is that a slow query stalls its worker's event
     loop; with several workers the others keep serving.
     ``HEADLINER_STORE_CALLS_IN_THREADPOOL=true`` switches.
+
+    On PostgreSQL the two hot writes (decision, open) are not run here but
+    awaited on psycopg's async driver (:class:`AppContext.writes`): an inline
+    commit blocked the loop for PostgreSQL's disk flush, one commit in
+    flight per worker. With the thread pool switched on they stay in it.
     """
 
     def __init__(self, *, threaded: bool) -> None:
@@ -66,6 +72,8 @@ class AppContext:
     keys: KeyCache
     metrics: Metrics
     run: Runner
+    writes: AsyncHotWrites | None = None
+    """The hot writes awaited on PostgreSQL (None: through ``run``, as every other call)."""
 
 
 def context_of(request: Request) -> AppContext:

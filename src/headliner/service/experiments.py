@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -59,6 +60,9 @@ from headliner.storage.base import (
     Store,
     WaveRecord,
 )
+
+if TYPE_CHECKING:
+    from headliner.storage.sql import AsyncHotWrites
 
 #: The numbers of requests that only the service takes (the rest are declared in core).
 REQUEST_CONSTRAINTS: dict[str, Interval] = {
@@ -181,6 +185,16 @@ class DecisionResult:
     decision: DecisionRecord
     headline: str
     replayed: bool
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """The arm chosen for one send, before it is logged."""
+
+    state: ExperimentState
+    index: int  # among the active arms
+    arm: int  # the arm's position
+    propensity: float
 
 
 @dataclass(frozen=True)
@@ -348,6 +362,53 @@ class ExperimentService:
         Otherwise ConflictError once the experiment is completed or archived,
         from the cached status or, when that is stale, from the store itself.
         """
+        choice = self._choose(experiment_id, idempotency_key)
+        if isinstance(choice, DecisionResult):
+            return choice
+        try:
+            decision, created = self.store.record_decision(
+                experiment_id,
+                choice.arm,
+                choice.propensity,
+                self.clock.now(),
+                recipient_id=recipient_id,
+                idempotency_key=idempotency_key,
+            )
+        except ConflictError:
+            # The store saw a status this process has not yet: the next request
+            # re-reads it instead of choosing again from the stale state.
+            self.cache.invalidate(experiment_id)
+            raise
+        return self._decided(choice, decision, created)
+
+    async def decide_async(
+        self,
+        writes: AsyncHotWrites,
+        experiment_id: str,
+        *,
+        recipient_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> DecisionResult:
+        """:meth:`decide`, with the decision's write awaited through ``writes``."""
+        choice = self._choose(experiment_id, idempotency_key)
+        if isinstance(choice, DecisionResult):
+            return choice
+        try:
+            decision, created = await writes.record_decision(
+                experiment_id,
+                choice.arm,
+                choice.propensity,
+                self.clock.now(),
+                recipient_id=recipient_id,
+                idempotency_key=idempotency_key,
+            )
+        except ConflictError:
+            self.cache.invalidate(experiment_id)
+            raise
+        return self._decided(choice, decision, created)
+
+    def _choose(self, experiment_id: str, idempotency_key: str | None) -> _Choice | DecisionResult:
+        """The arm to log for one send; or, once the experiment ended, the replayed decision."""
         state = self.cache.get(experiment_id)
         record = state.record
         if record.status not in LIVE_STATUSES:
@@ -375,24 +436,13 @@ class ExperimentService:
                 record.winner_exploration,
                 self.rng,
             )
-        propensity = float(state.allocation[arm])
-        try:
-            decision, created = self.store.record_decision(
-                experiment_id,
-                int(state.active[arm]),
-                propensity,
-                self.clock.now(),
-                recipient_id=recipient_id,
-                idempotency_key=idempotency_key,
-            )
-        except ConflictError:
-            # The store saw a status this process has not yet: the next request
-            # re-reads it instead of choosing again from the stale state.
-            self.cache.invalidate(experiment_id)
-            raise
+        return _Choice(state, arm, int(state.active[arm]), float(state.allocation[arm]))
+
+    @staticmethod
+    def _decided(choice: _Choice, decision: DecisionRecord, created: bool) -> DecisionResult:
         if created:
-            state.sends[arm] += 1
-        return DecisionResult(decision, state.headline(decision.arm), replayed=not created)
+            choice.state.sends[choice.index] += 1
+        return DecisionResult(decision, choice.state.headline(decision.arm), replayed=not created)
 
     def _replay_or_refuse(
         self, state: ExperimentState, idempotency_key: str | None
@@ -419,6 +469,13 @@ class ExperimentService:
         """Report that the send of ``decision_id`` was opened (idempotent)."""
         window = self.cache.get(experiment_id).record.attribution_window_seconds
         return self.store.record_open(experiment_id, decision_id, self.clock.now(), window)
+
+    async def record_open_async(
+        self, writes: AsyncHotWrites, experiment_id: str, decision_id: str
+    ) -> OpenResult:
+        """:meth:`record_open`, with the write awaited through ``writes``."""
+        window = self.cache.get(experiment_id).record.attribution_window_seconds
+        return await writes.record_open(experiment_id, decision_id, self.clock.now(), window)
 
     def record_outcome(self, experiment_id: str, decision_id: str, reward: int) -> bool:
         """Set an explicit 0/1 outcome; False if the same outcome was already stored."""

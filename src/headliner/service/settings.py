@@ -149,7 +149,10 @@ class Settings(BaseSettings):
     store_calls_in_threadpool : bool, default=False
         Run store calls in the thread pool instead of inline on the event loop
         (inline measured faster on SQLite and PostgreSQL alike; see
-        :class:`headliner.service.deps.Runner`).
+        :class:`headliner.service.deps.Runner`). On PostgreSQL the decisions
+        and opens are otherwise awaited and committed in batches
+        (:class:`headliner.storage.sql.AsyncHotWrites`); true runs them in the
+        thread pool too.
     """
 
     model_config = SettingsConfigDict(

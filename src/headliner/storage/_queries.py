@@ -406,3 +406,46 @@ def delay_queries(edges: tuple[float, ...]) -> DelayQueries:
         .order_by(binned.c.delay_bin, binned.c.age_bin)
     )
     return DelayQueries(pending, delays)
+
+
+# --- the hot writes of many requests at once (PostgreSQL) -------------------------------
+# The same conditions as insert_decision() and OPEN_DECISION, over arrays: one
+# statement (one round trip, one commit) for every request gathered in a batch.
+# Plain SQL, as SQLAlchemy has no construct for unnest() with column aliases.
+_LIVE_SQL = ", ".join(f"'{status.value}'" for status in sorted(LIVE_STATUSES))
+
+BATCH_INSERT_DECISIONS = f"""\
+INSERT INTO decisions (id, experiment_id, arm, propensity, recipient_id, idempotency_key,
+                       created_at, late)
+SELECT v.id, v.experiment_id, v.arm, v.propensity, v.recipient_id, v.idempotency_key,
+       v.created_at, false
+FROM unnest(%(id)s::varchar[], %(experiment_id)s::varchar[], %(arm)s::integer[],
+            %(propensity)s::float8[], %(recipient_id)s::text[], %(idempotency_key)s::text[],
+            %(created_at)s::float8[])
+     AS v(id, experiment_id, arm, propensity, recipient_id, idempotency_key, created_at)
+WHERE EXISTS (SELECT 1 FROM arms WHERE arms.experiment_id = v.experiment_id AND arms.arm = v.arm)
+  AND EXISTS (SELECT 1 FROM experiments
+              WHERE experiments.id = v.experiment_id AND experiments.status IN ({_LIVE_SQL}))
+ON CONFLICT (experiment_id, idempotency_key) DO NOTHING
+RETURNING id"""
+"""INSERT pending decisions (``late`` false) whose arm exists, experiment is live and key is new.
+
+Arrays named after the columns; RETURNING the ids inserted. A key repeated
+within the batch is inserted once (the first), like two requests one after the other.
+"""
+
+BATCH_OPEN_DECISIONS = """\
+UPDATE decisions AS d
+SET outcome = CASE WHEN d.created_at >= v.cutoff THEN 1 ELSE NULL END,
+    opened_at = v.now,
+    late = CASE WHEN d.created_at >= v.cutoff THEN false ELSE true END
+FROM unnest(%(decision_id)s::varchar[], %(experiment_id)s::varchar[], %(cutoff)s::float8[],
+            %(now)s::float8[]) AS v(decision_id, experiment_id, cutoff, now)
+WHERE d.id = v.decision_id AND d.experiment_id = v.experiment_id
+  AND d.outcome IS NULL AND d.opened_at IS NULL
+RETURNING d.id, d.late"""
+"""Record the first open of each decision, as OPEN_DECISION; RETURNING id and late.
+
+Each decision may appear once per batch: an UPDATE takes one of several
+matching source rows, unpredictably.
+"""

@@ -135,7 +135,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def _socket_has_news(fd: int) -> bool:
+def socket_has_news(fd: int) -> bool:
     """Whether the socket has input, a hang-up or an error waiting (without blocking)."""
     if hasattr(select, "poll"):
         poller = select.poll()
@@ -149,7 +149,7 @@ def _postgres_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> N
     # An idle connection has nothing to read unless the server ended it (see the
     # module docstring). DisconnectionError makes the pool discard it and check
     # out a fresh one.
-    if dbapi_connection.closed or _socket_has_news(dbapi_connection.fileno()):
+    if dbapi_connection.closed or socket_has_news(dbapi_connection.fileno()):
         raise sa.exc.DisconnectionError("the server closed this pooled connection")
 
 
@@ -163,27 +163,39 @@ def is_unavailable(context: sa.engine.ExceptionContext) -> bool:
     locked, I/O, disk-full and cannot-open errors. A constraint violation, a
     syntax error or a missing table stays what it is.
     """
-    if context.is_disconnect:
+    return driver_error_unavailable(
+        context.original_exception,
+        disconnect=context.is_disconnect,
+        connecting=context.connection is None
+        and isinstance(context.sqlalchemy_exception, sa.exc.OperationalError),
+    )
+
+
+def driver_error_unavailable(error: BaseException, *, disconnect: bool, connecting: bool) -> bool:
+    """:func:`is_unavailable` for a driver's error met outside SQLAlchemy (the async writes).
+
+    ``connecting``: an operational error raised before a connection was had.
+    """
+    if disconnect or connecting:
         return True
-    error = context.original_exception
     sqlstate = getattr(error, "sqlstate", None)  # psycopg
     if isinstance(sqlstate, str) and (
         sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate in _UNAVAILABLE_SQLSTATES
     ):
         return True
     code = getattr(error, "sqlite_errorcode", None)  # sqlite3 (extended code)
-    if isinstance(code, int) and code & 0xFF in _UNAVAILABLE_SQLITE_CODES:
-        return True
-    # No connection yet: the server would not let this process in.
-    return context.connection is None and isinstance(
-        context.sqlalchemy_exception, sa.exc.OperationalError
-    )
+    return isinstance(code, int) and code & 0xFF in _UNAVAILABLE_SQLITE_CODES
+
+
+def unavailable() -> StoreUnavailableError:
+    """The error an unavailable database raises (the caller chains the driver's error)."""
+    return StoreUnavailableError(_UNAVAILABLE_MESSAGE)
 
 
 def _unavailable_error(context: sa.engine.ExceptionContext) -> StoreUnavailableError | None:
     # Returned rather than raised: SQLAlchemy still discards the broken connection
     # (and invalidates the pool) before raising it, chained to the driver's error.
-    return StoreUnavailableError(_UNAVAILABLE_MESSAGE) if is_unavailable(context) else None
+    return unavailable() if is_unavailable(context) else None
 
 
 def _sqlite_on_begin(connection: Connection) -> None:

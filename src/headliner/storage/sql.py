@@ -1,7 +1,8 @@
 """The SQL :class:`~headliner.storage.base.Store` on SQLAlchemy 2 Core (SQLite, PostgreSQL).
 
 Core rather than the ORM: ``record_decision`` and ``record_open`` are the
-service's hot path, one statement each. Every write runs in its own
+service's hot path, one statement each, compiled once and run on the
+driver's cursor (:class:`_DriverStatement`). Every write runs in its own
 transaction, committed before the method returns; counts only ever change
 through INSERTs and conditional single-row UPDATEs (never read, changed in
 Python and written back), and ``arm_counts`` aggregates rows with one GROUP BY
@@ -16,17 +17,25 @@ first (the service does at start-up, and so does ``headliner db upgrade``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.sql.compiler import SQLCompiler
 
+from headliner.core.errors import InvalidParameterError
 from headliner.storage import _common as common
 from headliner.storage._queries import (
+    BATCH_INSERT_DECISIONS,
+    BATCH_OPEN_DECISIONS,
     DECISION_BY_ID,
     DECISION_BY_KEY,
     DECISION_COUNTS,
@@ -67,7 +76,17 @@ from headliner.storage.base import (
     Store,
     WaveRecord,
 )
-from headliner.storage.engine import make_engine, single_statement_engine, write_engine
+from headliner.storage.engine import (
+    POOL_RECYCLE_SECONDS,
+    POOL_SIZE,
+    POSTGRES_CONNECT_ARGS,
+    driver_error_unavailable,
+    make_engine,
+    single_statement_engine,
+    socket_has_news,
+    unavailable,
+    write_engine,
+)
 from headliner.storage.schema import (
     api_keys,
     arms,
@@ -77,7 +96,10 @@ from headliner.storage.schema import (
     waves,
 )
 
-__all__ = ["SqlStore", "open_store"]
+__all__ = ["AsyncHotWrites", "SqlStore", "open_store"]
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 def open_store(url: str) -> Store:
@@ -103,7 +125,48 @@ def open_store(url: str) -> Store:
     return SqlStore(url)
 
 
+#: SQLite connections kept open by threads for the hot writes, at most (of POOL_SIZE).
+MAX_HELD_CONNECTIONS = 4
+
 _EXPERIMENT_COLUMNS = [c for c in experiments.c if c.name != "seq"]
+
+
+def decision_parameters(record: DecisionRecord) -> dict[str, Any]:
+    """The parameters of the decision's INSERT."""
+    return {f"p_{name}": getattr(record, name) for name in DECISION_INSERT_COLUMNS}
+
+
+class _DriverStatement:
+    """A hot statement compiled once for the engine's dialect, run on the driver's cursor.
+
+    SQLAlchemy's execute path (execution context, events, result wrapping,
+    the BEGIN sent through it again) cost more Python than SQLite takes to
+    run the statement: ``record_decision`` took 112 µs through it against
+    47 µs on the cursor. The SQL is exactly what SQLAlchemy renders for
+    the dialect, bind casts included. Values go to the driver as they are,
+    so they must already be of the driver's types (str, int, float, bool,
+    None): no bind processor runs.
+    """
+
+    def __init__(self, statement: sa.ClauseElement, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)  # a statement, not DDL
+        self.sql = compiled.string
+        # qmark (SQLite) takes a tuple in order; pyformat (psycopg) a dict.
+        self._order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        # Literals of the statement that SQLAlchemy binds as parameters (CASE ... THEN 1).
+        self._fixed = {
+            name: bind.effective_value
+            for bind, name in compiled.bind_names.items()
+            if not bind.required
+        }
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        """The driver's parameters for ``values`` (keyed by bind parameter name)."""
+        merged = {**self._fixed, **values} if self._fixed else values
+        if self._order is None:
+            return merged
+        return tuple(map(merged.__getitem__, self._order))
 
 
 class SqlStore:
@@ -126,9 +189,22 @@ class SqlStore:
         # Both dialects' insert() has ON CONFLICT DO NOTHING; the generic one has not.
         self._insert = sqlite.insert if self._engine.dialect.name == "sqlite" else pg.insert
         self._insert_decision = insert_decision(self._insert)
+        dialect = self._engine.dialect
+        self._sqlite = dialect.name == "sqlite"
+        self._driver_insert_decision = _DriverStatement(self._insert_decision, dialect)
+        self._driver_open_decision = _DriverStatement(OPEN_DECISION, dialect)
+        self._driver_set_outcome = _DriverStatement(SET_OUTCOME, dialect)
+        self._local = threading.local()  # SQLite: each thread's hot-write connection
+        self._held: list[Connection] = []
+        self._held_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SqlStore({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def supports_async_writes(self) -> bool:
+        """Whether :class:`AsyncHotWrites` can run the hot writes (PostgreSQL)."""
+        return not self._sqlite
 
     @property
     def engine(self) -> Engine:
@@ -136,6 +212,71 @@ class SqlStore:
         return self._engine
 
     # --- helpers --------------------------------------------------------------
+    @contextmanager
+    def _hot_connection(self) -> Iterator[Connection]:
+        """The connection of a hot write: on SQLite this thread's own, kept open.
+
+        A pool checkout and return cost about as much Python as the write's
+        driver calls on SQLite, and a file has no server that could drop the
+        connection, so each thread keeps one (``close`` closes them), up to
+        :data:`MAX_HELD_CONNECTIONS`; other threads check one out each time.
+        PostgreSQL checks one out of the pool each time, where the checkout
+        check replaces a connection the server ended.
+        """
+        held: Connection | None = getattr(self._local, "conn", None)
+        if held is not None and not (held.closed or held.invalidated):
+            yield held
+            return
+        held = None
+        if self._sqlite:
+            with self._held_lock:
+                # Bounded: the service's event loop is one thread, but a thread pool
+                # has dozens, and what they kept the pool could not lend.
+                self._held = [c for c in self._held if not (c.closed or c.invalidated)]
+                if len(self._held) < MAX_HELD_CONNECTIONS:
+                    held = self._single.connect()
+                    self._held.append(held)
+            if held is not None:
+                self._local.conn = held
+                yield held
+                return
+        with self._single.connect() as pooled:
+            yield pooled
+
+    def _write_one(
+        self, conn: Connection, statement: _DriverStatement, values: Mapping[str, Any]
+    ) -> tuple[list[Any], int]:
+        """Run one hot write on ``conn``'s driver connection, committed before it returns.
+
+        Returns the rows of its RETURNING clause and its rowcount. SQLite: in
+        a ``BEGIN IMMEDIATE`` transaction of its own, as :func:`write_engine`
+        would begin it; PostgreSQL: ``conn`` is in autocommit
+        (:func:`single_statement_engine`), where one statement is a
+        transaction. A driver error goes through SQLAlchemy's own handling,
+        as for any statement: rolled back, raised as SQLAlchemy's exception
+        class, and on a lost connection the pool invalidated.
+        """
+        driver = conn.connection.dbapi_connection
+        assert driver is not None  # a connection checked out of the pool
+        parameters = statement.parameters(values)
+        cursor = driver.cursor()
+        try:
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(statement.sql, parameters)
+            # fetchall, not fetchone: SQLite finishes the statement before COMMIT.
+            rows = list(cursor.fetchall()) if cursor.description is not None else []
+            count = cursor.rowcount
+            if self._sqlite:
+                driver.commit()
+        except Exception as exc:
+            # Rolls back, wraps, invalidates on a disconnect (the private
+            # method is what every statement SQLAlchemy runs goes through).
+            conn._handle_dbapi_exception(exc, statement.sql, parameters, cursor, None)
+        finally:
+            cursor.close()
+        return rows, count
+
     @staticmethod
     def _lock_experiment(conn: Connection, experiment_id: str) -> None:
         """Serialize arm changes of one experiment; NotFoundError if it does not exist.
@@ -362,17 +503,25 @@ class SqlStore:
         record = common.new_decision(
             experiment_id, arm, propensity, now, recipient_id, idempotency_key
         )
-        params = {f"p_{name}": getattr(record, name) for name in DECISION_INSERT_COLUMNS}
-        with self._single.begin() as conn:
-            if conn.execute(self._insert_decision, params).first() is not None:
-                return record, True
-            # Nothing inserted: a replay, or the experiment, its status or the arm said no.
-            if idempotency_key is not None:
-                row = conn.execute(DECISION_BY_KEY, params).first()
+        params = decision_parameters(record)
+        with self._hot_connection() as conn:
+            inserted, _ = self._write_one(conn, self._driver_insert_decision, params)
+        if inserted:
+            return record, True
+        return self._decision_not_inserted(record), False
+
+    def _decision_not_inserted(self, record: DecisionRecord) -> DecisionRecord:
+        """The stored decision of a replayed key, or the error that kept ``record`` out.
+
+        Rows are never deleted, so reading why after the write is as good as inside it.
+        """
+        with self._engine.connect() as conn:
+            if record.idempotency_key is not None:
+                row = conn.execute(DECISION_BY_KEY, decision_parameters(record)).first()
                 if row is not None:
-                    return decision_record(row), False
-            self._require_live(conn, experiment_id, "decisions")
-            self._require_arms(conn, experiment_id, {arm})
+                    return decision_record(row)
+            self._require_live(conn, record.experiment_id, "decisions")
+            self._require_arms(conn, record.experiment_id, {record.arm})
         raise AssertionError("unreachable: the insert matched an existing arm")  # pragma: no cover
 
     def find_decision(self, experiment_id: str, idempotency_key: str) -> DecisionRecord | None:
@@ -396,18 +545,30 @@ class SqlStore:
         self, experiment_id: str, decision_id: str, now: float, window_seconds: float
     ) -> OpenResult:
         """Record an open for a decision, idempotently."""
-        params = {
+        params = self.open_parameters(experiment_id, decision_id, now, window_seconds)
+        with self._hot_connection() as conn:
+            rows, _ = self._write_one(conn, self._driver_open_decision, params)
+        return self._open_result(rows, experiment_id, decision_id)
+
+    def _open_result(self, rows: list[Any], experiment_id: str, decision_id: str) -> OpenResult:
+        """What the open's UPDATE returned means; NotFoundError if it matched no decision."""
+        if rows:
+            return OpenResult.LATE if rows[0][0] else OpenResult.COUNTED
+        with self._engine.connect() as conn:
+            self._decision_owner(conn, experiment_id, decision_id)
+        return OpenResult.DUPLICATE
+
+    @staticmethod
+    def open_parameters(
+        experiment_id: str, decision_id: str, now: float, window_seconds: float
+    ) -> dict[str, Any]:
+        """The parameters of the open's UPDATE."""
+        return {
             "p_decision_id": decision_id,
             "p_experiment_id": experiment_id,
             "p_cutoff": now - window_seconds,
             "p_now": float(now),
         }
-        with self._single.begin() as conn:
-            late = conn.execute(OPEN_DECISION, params).scalar()
-            if late is None:
-                self._decision_owner(conn, experiment_id, decision_id)
-                return OpenResult.DUPLICATE
-        return OpenResult.LATE if late else OpenResult.COUNTED
 
     def record_outcome(self, experiment_id: str, decision_id: str, reward: int, now: float) -> bool:
         """Set an explicit 0/1 outcome; False if the same one was already known."""
@@ -416,9 +577,11 @@ class SqlStore:
             "p_experiment_id": experiment_id,
             "p_reward": reward,
         }
-        with self._single.begin() as conn:
-            if conn.execute(SET_OUTCOME, params).rowcount == 1:
-                return True
+        with self._hot_connection() as conn:
+            _, count = self._write_one(conn, self._driver_set_outcome, params)
+        if count == 1:
+            return True
+        with self._engine.connect() as conn:
             row = self._decision_owner(conn, experiment_id, decision_id)
         # A reported open (counted or late) is an outcome of 1 already.
         stored = row.outcome if row.outcome is not None else 1
@@ -683,4 +846,234 @@ class SqlStore:
 
     def close(self) -> None:
         """Release every pooled connection."""
+        with self._held_lock:
+            held, self._held = self._held, []
+        for conn in held:
+            conn.close()
         self._engine.dispose()
+
+
+class _Batches(Generic[_Item, _Result]):
+    """Writes submitted while the event loop is busy, run together by one call of ``run``.
+
+    The first submission schedules the batch's run for the loop's next
+    turn, so every request whose handler reaches its write in between
+    joins it; while a batch waits for its commit, the next one gathers.
+    Each submitter awaits its own result, so it is answered only once its
+    batch has committed; an error of the batch is every submitter's error.
+    """
+
+    def __init__(self, run: Callable[[list[_Item]], Awaitable[list[_Result]]]) -> None:
+        self._run = run
+        self._pending: list[tuple[_Item, asyncio.Future[_Result]]] = []
+        self._running: set[asyncio.Task[None]] = set()
+
+    def submit(self, item: _Item) -> asyncio.Future[_Result]:
+        """Add ``item`` to the next batch; the future of its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Result] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((item, future))
+        return future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(pending), MAX_BATCH):
+            task = loop.create_task(self._write(pending[start : start + MAX_BATCH]))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _write(self, batch: list[tuple[_Item, asyncio.Future[_Result]]]) -> None:
+        try:
+            results = await self._run([item for item, _ in batch])
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:  # cancelled (the loop is closing): so are its requests
+            for _, future in batch:
+                future.cancel()
+            raise
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():  # its request was cancelled meanwhile
+                future.set_result(result)
+
+    async def drain(self) -> None:
+        """Wait for the batches under way."""
+        while self._pending or self._running:
+            await asyncio.gather(*self._running, asyncio.sleep(0), return_exceptions=True)
+
+
+#: Requests per statement at most (a larger batch is split).
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class _Open:
+    decision_id: str
+    experiment_id: str
+    cutoff: float
+    now: float
+
+
+class AsyncHotWrites:
+    """The hot writes (a decision, an open) on PostgreSQL, awaited, and committed in batches.
+
+    Each worker's event loop runs the decision path inline; a synchronous
+    write blocks that loop until PostgreSQL has flushed the commit to disk,
+    so a worker had one commit in flight at a time, and the throughput was
+    bounded by the disk's flush time rather than by the CPU. Here the
+    decisions (and the opens) that requests submit while the loop is busy
+    are written by one statement, in one autocommitted transaction
+    (:data:`~headliner.storage._queries.BATCH_INSERT_DECISIONS`,
+    :data:`~headliner.storage._queries.BATCH_OPEN_DECISIONS`: the same
+    conditions as the single-row statements), awaited on psycopg's async
+    driver while the loop serves other requests. One round trip and one
+    disk flush then serve the whole batch, and every response still waits
+    for the commit of its own write. A statement is atomic, so an error
+    leaves none of its batch written, and every request of it fails.
+
+    A pool of its own (psycopg_pool), bound to the event loop that opens it:
+    :meth:`open` and :meth:`close` from that loop. As with the store's
+    engine, a pooled connection's socket is polled as it is handed out
+    (no round trip) and one the server ended is replaced. A driver error is
+    raised as SQLAlchemy's exception class, as the synchronous path raises
+    it. The rare follow-up reads (why nothing was written) go through the
+    store, synchronously.
+
+    Parameters
+    ----------
+    store : SqlStore
+        A PostgreSQL store (``store.supports_async_writes``).
+    max_size : int, default=POOL_SIZE
+        Connections at most.
+    """
+
+    def __init__(self, store: SqlStore, max_size: int = POOL_SIZE) -> None:
+        if not store.supports_async_writes:
+            raise InvalidParameterError(
+                f"Async writes need a PostgreSQL store. Got {store!r} instead."
+            )
+        from psycopg_pool import AsyncConnectionPool
+
+        self._store = store
+        engine = store.engine
+        self._dialect = engine.dialect
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        assert not args  # psycopg takes keyword arguments only
+        kwargs.pop("context", None)  # SQLAlchemy's adapters; the hot values need none
+        options = {**POSTGRES_CONNECT_ARGS, **kwargs, "autocommit": True}
+        self._pool = AsyncConnectionPool(
+            kwargs=options,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            check=_check_async,
+            max_lifetime=POOL_RECYCLE_SECONDS,
+        )
+        self._decisions: _Batches[DecisionRecord, bool] = _Batches(self._insert_decisions)
+        self._opens: _Batches[_Open, bool | None] = _Batches(self._open_decisions)
+
+    async def open(self) -> None:
+        """Open the pool (one connection now, the others as needed)."""
+        await self._pool.open(wait=True)
+
+    async def close(self) -> None:
+        """Finish the batches under way, then close every pooled connection."""
+        await self._decisions.drain()
+        await self._opens.drain()
+        await self._pool.close()
+
+    async def record_decision(
+        self,
+        experiment_id: str,
+        arm: int,
+        propensity: float,
+        now: float,
+        *,
+        recipient_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[DecisionRecord, bool]:
+        """:meth:`SqlStore.record_decision`, awaiting the commit instead of blocking for it."""
+        record = common.new_decision(
+            experiment_id, arm, propensity, now, recipient_id, idempotency_key
+        )
+        if await self._decisions.submit(record):
+            return record, True
+        return self._store._decision_not_inserted(record), False
+
+    async def record_open(
+        self, experiment_id: str, decision_id: str, now: float, window_seconds: float
+    ) -> OpenResult:
+        """:meth:`SqlStore.record_open`, awaiting the commit instead of blocking for it."""
+        late = await self._opens.submit(
+            _Open(decision_id, experiment_id, now - window_seconds, float(now))
+        )
+        rows = [] if late is None else [(late,)]
+        return self._store._open_result(rows, experiment_id, decision_id)
+
+    async def _insert_decisions(self, records: list[DecisionRecord]) -> list[bool]:
+        columns = ("id", "experiment_id", "arm", "propensity", "recipient_id")
+        values: dict[str, list[Any]] = {c: [getattr(r, c) for r in records] for c in columns}
+        values["idempotency_key"] = [r.idempotency_key for r in records]
+        values["created_at"] = [r.created_at for r in records]
+        inserted = {row[0] for row in await self._execute(BATCH_INSERT_DECISIONS, values)}
+        return [r.id in inserted for r in records]
+
+    async def _open_decisions(self, opens: list[_Open]) -> list[bool | None]:
+        # One row per decision (see BATCH_OPEN_DECISIONS): a repeated open of the
+        # same decision in the batch finds it opened already, as it would after it.
+        first: dict[str, _Open] = {}
+        for item in opens:
+            first.setdefault(item.decision_id, item)
+        unique = list(first.values())
+        values = {
+            "decision_id": [o.decision_id for o in unique],
+            "experiment_id": [o.experiment_id for o in unique],
+            "cutoff": [o.cutoff for o in unique],
+            "now": [o.now for o in unique],
+        }
+        late = {row[0]: bool(row[1]) for row in await self._execute(BATCH_OPEN_DECISIONS, values)}
+        return [
+            late.get(item.decision_id) if first[item.decision_id] is item else None
+            for item in opens
+        ]
+
+    async def _execute(self, sql: str, values: Mapping[str, Any]) -> list[Any]:
+        import psycopg
+
+        connected = False
+        try:
+            async with self._pool.connection() as conn, conn.cursor() as cursor:
+                connected = True
+                await cursor.execute(sql, values)
+                return list(await cursor.fetchall())
+        except psycopg.Error as exc:
+            # A broken connection is dropped by the pool as it comes back.
+            disconnect = self._dialect.is_disconnect(cast(Any, exc), None, None)
+            connecting = not connected and isinstance(exc, psycopg.OperationalError)
+            if driver_error_unavailable(exc, disconnect=disconnect, connecting=connecting):
+                # As the synchronous path says it (the engine's error hook): a 503.
+                raise unavailable() from exc
+            raise sa.exc.DBAPIError.instance(
+                sql,
+                values,
+                exc,
+                psycopg.Error,
+                connection_invalidated=disconnect,
+                dialect=self._dialect,
+            ) from exc
+
+
+async def _check_async(conn: Any) -> None:
+    """The pool's check as a connection is handed out: the socket poll of the engine.
+
+    The connection is closed before raising: the pool takes back a failed
+    connection that still looks idle, and only replaces a closed one.
+    """
+    if conn.closed or socket_has_news(conn.fileno()):
+        await conn.close()
+        raise sa.exc.DisconnectionError("the server closed this pooled connection")

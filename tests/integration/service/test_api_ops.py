@@ -82,6 +82,27 @@ def test_metrics_count_decisions_opens_and_latency(
     ) in text
 
 
+def test_unexpected_error_in_a_hot_route_is_a_500_in_the_metrics(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot routes run in the service middleware: a crash still answers 500 and is measured."""
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as crashing:
+        created = crashing.post("/v1/experiments", json={"name": "x", "headlines": ["A", "B"]})
+        monkeypatch.setattr(app.state.context.service, "_choose", crash)
+        response = crashing.post(f"/v1/experiments/{created.json()['id']}/decisions")
+        metrics = crashing.get("/metrics").text
+
+    assert response.status_code == 500
+    assert (
+        'headliner_request_duration_seconds_count{method="POST",'
+        'route="/v1/experiments/{experiment_id}/decisions",status="500"} 1.0'
+    ) in metrics
+
+
 def test_openapi_lists_the_v1_routes(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -12,10 +14,15 @@ from contextlib import AbstractContextManager
 import pytest
 import sqlalchemy as sa
 
-from headliner.core.errors import InvalidParameterError, StoreUnavailableError
-from headliner.storage.base import ExperimentSpec
+from headliner.core.errors import (
+    ConflictError,
+    InvalidParameterError,
+    NotFoundError,
+    StoreUnavailableError,
+)
+from headliner.storage.base import ExperimentSpec, OpenResult
 from headliner.storage.engine import make_engine, single_statement_engine, write_engine
-from headliner.storage.sql import SqlStore, open_store
+from headliner.storage.sql import MAX_HELD_CONNECTIONS, AsyncHotWrites, SqlStore, open_store
 
 
 def test_sqlite_connections_use_wal_and_a_busy_timeout(sqlite_url: str) -> None:
@@ -108,6 +115,29 @@ def test_sqlite_writers_in_several_processes_are_exact(sqlite_url: str) -> None:
     finally:
         store.close()
     assert (hot.sends, hot.opens) == (600, 600)
+
+
+def test_failed_hot_write_is_rolled_back_and_raised_as_sqlalchemy_error(
+    database_url: str,
+) -> None:
+    """A driver error in a decision's write: SQLAlchemy's class, no transaction left open."""
+    store = SqlStore(database_url)
+    other = SqlStore(database_url)
+    try:
+        exp = store.create_experiment(ExperimentSpec("broken", ["A", "B"]), 0.0).id
+        with pytest.raises(sa.exc.DBAPIError):
+            # A value the driver cannot bind (or PostgreSQL cannot cast to the column).
+            store.record_decision(exp, 0, 0.5, 1.0, recipient_id=object())  # type: ignore[arg-type]
+        # Another connection writes: the failed one holds no lock.
+        decision, created = other.record_decision(exp, 1, 0.5, 2.0)
+        assert created
+        # And the store that failed goes on writing.
+        assert store.record_open(exp, decision.id, 3.0, 60.0).value == "counted"
+        assert store.record_decision(exp, 0, 0.5, 4.0)[1]
+        assert store.arm_counts(exp, 5.0, 60.0)[0].sends == 1
+    finally:
+        other.close()
+        store.close()
 
 
 def _terminate_backends(admin: sa.Engine, database: str) -> int:
@@ -263,3 +293,119 @@ def test_sqlite_single_statement_writes_begin_immediate(sqlite_url: str) -> None
         assert single.get_execution_options() == write_engine(engine).get_execution_options()
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_async_hot_writes_match_the_store_and_survive_ended_connections(
+    postgres_url: str, postgres_admin: sa.Engine
+) -> None:
+    """Decisions and opens awaited on the async driver: same results, replays, errors."""
+    store = SqlStore(postgres_url)
+
+    async def scenario() -> None:
+        writes = AsyncHotWrites(store)
+        await writes.open()
+        try:
+            exp = store.create_experiment(ExperimentSpec("async", ["A", "B"]), 0.0).id
+            decision, created = await writes.record_decision(
+                exp, 1, 0.25, 1.0, recipient_id="r", idempotency_key="k"
+            )
+            assert created
+            assert store.get_decision(decision.id) == decision
+            replay, created = await writes.record_decision(exp, 0, 0.5, 2.0, idempotency_key="k")
+            assert (replay, created) == (decision, False)
+            assert await writes.record_open(exp, decision.id, 3.0, 60.0) is OpenResult.COUNTED
+            assert await writes.record_open(exp, decision.id, 4.0, 60.0) is OpenResult.DUPLICATE
+            with pytest.raises(NotFoundError):
+                await writes.record_open(exp, "0" * 32, 5.0, 60.0)
+            with pytest.raises(sa.exc.DBAPIError):
+                await writes.record_decision(exp, 0, 0.5, 6.0, recipient_id=object())  # type: ignore[arg-type]
+            # The server ends every connection: the pool hands out a fresh one.
+            assert _terminate_backends(postgres_admin, sa.make_url(postgres_url).database or "")
+            assert (await writes.record_decision(exp, 0, 0.5, 7.0))[1]
+            assert store.arm_counts(exp, 8.0, 60.0)[0].sends == 1
+        finally:
+            await writes.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
+
+
+def test_async_hot_writes_need_postgres(sqlite_url: str) -> None:
+    store = SqlStore(sqlite_url)
+    try:
+        assert not store.supports_async_writes
+        with pytest.raises(InvalidParameterError, match="PostgreSQL"):
+            AsyncHotWrites(store)
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_async_hot_writes_in_one_batch_are_each_exact(postgres_url: str) -> None:
+    """Concurrent requests share statements: every result is still the request's own."""
+    store = SqlStore(postgres_url)
+
+    async def scenario() -> None:
+        writes = AsyncHotWrites(store)
+        await writes.open()
+        try:
+            exp = store.create_experiment(ExperimentSpec("batch", ["A", "B"]), 0.0).id
+            other = store.create_experiment(ExperimentSpec("other", ["A", "B"]), 0.0).id
+            made = await asyncio.gather(
+                *(writes.record_decision(exp, i % 2, 0.5, 1.0) for i in range(40)),
+                writes.record_decision(exp, 0, 0.5, 1.0, idempotency_key="same"),
+                writes.record_decision(exp, 1, 0.5, 1.0, idempotency_key="same"),
+            )
+            assert all(created for _, created in made[:40])
+            (first, first_created), (second, second_created) = made[40:]
+            assert (first_created, second_created) == (True, False)
+            assert second == first  # the replay returns the stored decision
+            target = made[0][0].id
+            opened = await asyncio.gather(
+                writes.record_open(exp, target, 2.0, 60.0),
+                writes.record_open(exp, target, 2.0, 60.0),
+                *(writes.record_open(exp, d.id, 2.0, 60.0) for d, _ in made[1:20]),
+                writes.record_open(other, made[20][0].id, 2.0, 60.0),
+                return_exceptions=True,
+            )
+            assert opened[:2] == [OpenResult.COUNTED, OpenResult.DUPLICATE]
+            assert opened[2:21] == [OpenResult.COUNTED] * 19
+            assert isinstance(opened[21], ConflictError)  # another experiment's decision
+        finally:
+            await writes.close()
+        counts = store.arm_counts(exp, 3.0, 60.0)
+        assert sum(c.sends for c in counts) == 41
+        assert sum(c.opens for c in counts) == 20
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
+
+
+def test_sqlite_threads_keep_a_bounded_number_of_write_connections(sqlite_url: str) -> None:
+    """More writing threads than kept connections: the rest borrow from the pool, all exact."""
+    store = SqlStore(sqlite_url)
+    try:
+        exp = store.create_experiment(ExperimentSpec("threads", ["A", "B"]), 0.0).id
+        n_threads = MAX_HELD_CONNECTIONS + 4
+
+        def work(i: int) -> None:
+            for j in range(20):
+                decision, _ = store.record_decision(exp, i % 2, 0.5, float(j))
+                store.record_open(exp, decision.id, j + 1.0, 3600.0)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(store._held) == MAX_HELD_CONNECTIONS
+        counts = store.arm_counts(exp, 30.0, 3600.0)
+        assert sum(c.sends for c in counts) == sum(c.opens for c in counts) == 20 * n_threads
+    finally:
+        store.close()
+    assert store._held == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -11,7 +12,13 @@ import pytest
 from headliner.core.errors import AuthError, InvalidParameterError
 from headliner.service.auth import KeyCache, create_key, hash_key
 from headliner.service.clock import ManualClock, SystemClock
-from headliner.service.logs import JsonFormatter
+from headliner.service.logs import (
+    ACCESS_LOGGER,
+    JsonFormatter,
+    configure_logging,
+    sole_json_handler,
+    write_access_line,
+)
 from headliner.storage.sql import SqlStore
 
 
@@ -97,3 +104,56 @@ def test_json_formatter_includes_exceptions() -> None:
     entry = json.loads(JsonFormatter().format(record))
 
     assert "RuntimeError: boom" in entry["exception"]
+
+
+def test_access_line_reads_as_the_logged_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The access log's direct write and logger.info give the same JSON object."""
+    configure_logging("INFO")
+    access = logging.getLogger(ACCESS_LOGGER)
+    parent = logging.getLogger("headliner")
+    # Only the service's handler (pytest may have added capturing ones).
+    ours = [h for h in parent.handlers if getattr(h, "_headliner", False)]
+    monkeypatch.setattr(parent, "handlers", ours)
+    handler = sole_json_handler(access)
+    assert handler is not None
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        write_access_line(handler, "POST", "/v1/experiments/e/decisions", 201, 0.25)
+        access.info(
+            "request",
+            extra={
+                "method": "POST",
+                "path": "/v1/experiments/e/decisions",
+                "status": 201,
+                "duration_ms": 0.25,
+            },
+        )
+    finally:
+        handler.setStream(previous)
+        logging.getLogger("headliner").setLevel("WARNING")
+    direct, logged = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert list(direct) == list(logged)  # same fields in the same order
+    assert {k: v for k, v in direct.items() if k != "time"} == {
+        k: v for k, v in logged.items() if k != "time"
+    }
+    assert (
+        abs(
+            time.mktime(time.strptime(direct["time"][:19], "%Y-%m-%dT%H:%M:%S"))
+            - time.mktime(time.strptime(logged["time"][:19], "%Y-%m-%dT%H:%M:%S"))
+        )
+        <= 1
+    )
+
+
+def test_access_line_falls_back_to_the_logger_when_others_listen() -> None:
+    """A handler of its own on the access logger: the direct write steps aside."""
+    configure_logging("INFO")
+    access = logging.getLogger(ACCESS_LOGGER)
+    extra = logging.NullHandler()
+    access.addHandler(extra)
+    try:
+        assert sole_json_handler(access) is None
+    finally:
+        access.removeHandler(extra)
+        logging.getLogger("headliner").setLevel("WARNING")

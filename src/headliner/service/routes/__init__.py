@@ -3,7 +3,7 @@
 Each ``/v1`` router carries its full prefix itself (rather than getting it
 from ``include_router``), so the matched route in the ASGI scope names the
 full path template that the latency metric is labelled with. API keys are
-checked by :class:`~headliner.service.middleware.ApiKeyMiddleware`.
+checked by :class:`~headliner.service.middleware.ServiceMiddleware`.
 """
 
 from __future__ import annotations

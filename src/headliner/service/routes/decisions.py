@@ -77,9 +77,14 @@ async def create_decision(
                 "The Idempotency-Key header and the body's idempotency_key differ."
             )
         key = idempotency_key
-    result = await context.run(
-        context.service.decide, experiment_id, recipient_id=recipient_id, idempotency_key=key
-    )
+    if context.writes is not None:
+        result = await context.service.decide_async(
+            context.writes, experiment_id, recipient_id=recipient_id, idempotency_key=key
+        )
+    else:
+        result = await context.run(
+            context.service.decide, experiment_id, recipient_id=recipient_id, idempotency_key=key
+        )
     if not result.replayed:
         context.metrics.decisions.inc()
     return JSONResponse(
@@ -104,7 +109,10 @@ async def record_open(experiment_id: str, decision_id: str, request: Request) ->
     the window: stored and reported, not counted).
     """
     context = context_of(request)
-    result = await context.run(context.service.record_open, experiment_id, decision_id)
+    if context.writes is not None:
+        result = await context.service.record_open_async(context.writes, experiment_id, decision_id)
+    else:
+        result = await context.run(context.service.record_open, experiment_id, decision_id)
     context.metrics.opens.labels(result.value).inc()
     return JSONResponse(
         {

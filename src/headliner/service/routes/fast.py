@@ -2,12 +2,14 @@
 
 A decision and an open are most of the traffic. Profiling the decide+open mix
 showed FastAPI's route matching and dependency solving costing about as much
-CPU as the store write itself, so these two endpoints are also mounted as
-plain Starlette routes in front of their FastAPI twins. The fast routes only
+CPU as the store write itself, so these two endpoints also exist as plain
+Starlette routes that the service's middleware matches and runs itself,
+before FastAPI's own middleware and router (their FastAPI twins answer
+nothing the fast routes match). The fast routes only
 parse and validate the request the way FastAPI would (same pydantic model,
 same 422 body) and then call the very route functions in
 :mod:`headliner.service.routes.decisions`, which stay registered for the
-OpenAPI document. Errors go through the app's one exception handler.
+OpenAPI document. Errors go through the app's exception handlers.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.routing import Match, Route
@@ -103,9 +105,9 @@ async def fast_open(request: Request) -> Response:
     return await record_open(params["experiment_id"], params["decision_id"], request)
 
 
-def install(app: FastAPI) -> None:
-    """Put the fast routes in front of every other route of ``app``."""
-    app.router.routes[0:0] = [
+def routes() -> list[Route]:
+    """The fast routes, for :class:`~headliner.service.middleware.ServiceMiddleware` to run."""
+    return [
         _NamedRoute(DECIDE_PATH, fast_decide, methods=["POST"], include_in_schema=False),
         _NamedRoute(OPEN_PATH, fast_open, methods=["POST"], include_in_schema=False),
     ]

@@ -343,6 +343,34 @@ def test_async_hot_writes_need_postgres(sqlite_url: str) -> None:
         store.close()
 
 
+def test_async_hot_writes_fail_as_unavailable_during_an_outage_then_recover(
+    database_url: str, database_outage: Callable[[], AbstractContextManager[None]]
+) -> None:
+    """The awaited writes say an outage the way the synchronous path does: a 503, not a 500."""
+    if sa.make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("the awaited hot writes run on PostgreSQL only")
+    store = SqlStore(database_url)
+
+    async def scenario() -> None:
+        writes = AsyncHotWrites(store)
+        await writes.open()
+        try:
+            exp = store.create_experiment(ExperimentSpec("async outage", ["A", "B"]), 0.0).id
+            with database_outage():
+                with pytest.raises(StoreUnavailableError) as raised:
+                    await writes.record_decision(exp, 0, 0.5, 1.0, idempotency_key="k")
+                assert raised.value.__cause__ is not None  # the driver's error, for the logs
+            decision, created = await writes.record_decision(exp, 0, 0.5, 2.0, idempotency_key="k")
+            assert created and store.find_decision(exp, "k") == decision  # stored once
+        finally:
+            await writes.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
+
+
 @pytest.mark.postgres
 def test_async_hot_writes_in_one_batch_are_each_exact(postgres_url: str) -> None:
     """Concurrent requests share statements: every result is still the request's own."""

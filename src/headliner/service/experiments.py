@@ -509,13 +509,19 @@ class ExperimentService:
     def record_wave_opens(
         self, experiment_id: str, wave_id: str, totals: Mapping[int | str, int]
     ) -> WaveResult:
-        """Raise the running totals of opens per headline (position or text) of a wave."""
-        state = self.cache.get(experiment_id)
-        by_text = {a.headline: a.arm for a in state.arms}
+        """Raise the running totals of opens per headline (position or text) of a wave.
+
+        Read from the store, not the state cache: a refresh started here would
+        take the stopping rule's look of the hour before these totals are
+        stored, and the look would miss the wave's opens until the next hour.
+        """
+        record = self.store.get_experiment(experiment_id)
+        arms = self.store.list_arms(experiment_id)
+        by_text = {a.headline: a.arm for a in arms}
         arm_to_total: dict[int, int] = {}
         for key, total in totals.items():
             arm = by_text.get(key) if isinstance(key, str) else key
-            if arm is None or not 0 <= arm < len(state.arms):
+            if arm is None or not 0 <= arm < len(arms):
                 raise NotFoundError(f"Headline {key!r} not found in experiment {experiment_id}.")
             arm_to_total[arm] = int(REQUEST_CONSTRAINTS["opens"].check(total, "opens", "WaveOpens"))
         wave = self.store.record_wave_opens(
@@ -523,9 +529,9 @@ class ExperimentService:
             wave_id,
             arm_to_total,
             self.clock.now(),
-            state.record.attribution_window_seconds,
+            record.attribution_window_seconds,
         )
-        return self._wave_result(state, wave)
+        return WaveResult(wave, {arm: arms[arm].headline for arm in wave.arm_to_sends})
 
     @staticmethod
     def _wave_result(

@@ -75,17 +75,14 @@ def _seen_at(n_opens: int, rng: np.random.Generator) -> NDArray[np.int64]:
 def replay(store: SqlStore, spec: PlanSpec, seed: int) -> tuple[int, float]:
     """One campaign through ExperimentService: the declared headline (-1) and its hour."""
     clock = ManualClock()
-    # The posterior is rebuilt (and the stopping rule looked at) by each wave's
-    # fresh refresh, once every open seen so far is reported, as the plan
-    # assumes. A refresh on every request would let the first open report's own
-    # refresh, made before its totals are stored, take the hour's look on the
-    # previous hour's opens: every declaration one wave later than planned.
+    # The service's own refresh settings: reporting a wave's opens reads no
+    # cached state, so the hour's look of the stopping rule is taken by the next
+    # wave's fresh refresh, with every open reported so far, as the plan assumes.
     service = ExperimentService(
         store,
         clock,
         np.random.default_rng(seed),
-        posterior_refresh_seconds=1e9,
-        snapshot_interval_seconds=1e9,
+        posterior_refresh_seconds=1.0,
         refresh_in_background=False,
     )
     settings = {**spec.experiment_settings(), "name": f"replay {seed}"}

@@ -469,3 +469,25 @@ def test_reports_do_not_take_draws_from_the_decisions(store: SqlStore) -> None:
         return made
 
     assert decisions(with_reports=True) == decisions(with_reports=False)
+
+
+def test_reported_wave_opens_reach_the_stopping_rule_at_the_next_wave(store: SqlStore) -> None:
+    # The service's own refresh settings: a state older than a second is rebuilt on use.
+    service, clock = make_service(store, refresh=1.0)
+    spec = build_spec(
+        "x",
+        ["A", "B"],
+        burn_in_per_arm=10,
+        attribution_window_seconds=6 * HOUR,
+        stopping=StoppingRule(min_opens=10, check_interval_seconds=HOUR),
+    )
+    record = service.create(spec)
+    wave = service.allocate(record.id, 4000)
+    clock.advance(2 * HOUR)
+    # A clear winner; the rule's look of the hour is due at the next refresh.
+    service.record_wave_opens(record.id, wave.wave.id, {"A": 200, "B": 600})
+    service.allocate(record.id, 1000)
+
+    # Declared by the look that came with this wave, on the opens just reported; not
+    # taken (on the previous hour's data) by a refresh made while reporting them.
+    assert store.get_experiment(record.id).winner_arm == 1

@@ -37,10 +37,14 @@ FloatArray = NDArray[np.float64]
 #: pseudo-opens is as good as no prior at all.
 MIN_PRIOR = 1e-3
 
+#: Largest prior pseudo-count accepted: a million pseudo-sends outweighs any list, and
+#: far above it P(best)'s integration underflows to 0 for every arm.
+MAX_PRIOR = 1e6
+
 #: The Beta prior every arm starts from: pseudo-opens and pseudo-non-opens.
 PRIOR_CONSTRAINTS: dict[str, Interval] = {
-    "alpha_prior": Interval(float, MIN_PRIOR, None),
-    "beta_prior": Interval(float, MIN_PRIOR, None),
+    "alpha_prior": Interval(float, MIN_PRIOR, MAX_PRIOR),
+    "beta_prior": Interval(float, MIN_PRIOR, MAX_PRIOR),
 }
 
 # expected_max integrates only where some density is non-negligible: outside

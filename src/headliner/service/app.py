@@ -53,6 +53,7 @@ from headliner.service.routes import (
     experiments,
     fast,
     ops,
+    plans,
 )
 from headliner.service.schemas import ErrorPublic
 from headliner.service.settings import Settings, get_settings
@@ -270,7 +271,7 @@ def create_app(
     app.add_exception_handler(HTTPException, _http_error)
     app.include_router(ops.router)
     # The hot routes first: the router tries routes in order.
-    for module in (decisions, experiments, arms, allocations):
+    for module in (decisions, experiments, arms, allocations, plans):
         app.include_router(module.router)
     _document_api_keys(app)
     app.add_middleware(

@@ -6,8 +6,14 @@ or mappings with a ``text``/``headline``/``name`` key) and ``priors`` become
 the experiment's, and keys only the simulator uses (true open rates, seeds,
 iterations, its list of policies) are ignored. The simulator's own loader is
 not reused because it rejects the service's keys, which are the point here.
-An optional ``experiment:`` mapping holds the service's settings and wins over
-top-level keys of the same name::
+A plan (``headliner plan``'s scenario: ``open_rates`` or ``baseline_rate``,
+``list_size``, ``waves``, ...) or a simulator scenario with a ``campaign:``
+section creates the experiment that plan describes (its headlines, policy,
+priors, window, burn-in, floor, stopping rule and delay prior), and the plan's
+inputs are stored with it: what was planned is what runs.
+
+Otherwise an optional ``experiment:`` mapping holds the service's settings and
+wins over top-level keys of the same name::
 
     name: Spring sale
     headlines:
@@ -32,6 +38,7 @@ from pydantic import ValidationError
 from headliner.core.errors import InvalidParameterError
 from headliner.core.policies import LIVE_POLICIES
 from headliner.service.schemas import ExperimentCreate
+from headliner.sim.plan import PlanSpec, load_plan
 from headliner.storage.base import ExperimentSpec
 
 _HEADLINE_KEYS = ("headline", "text", "name", "subject")
@@ -73,6 +80,30 @@ def spec_from_mapping(data: dict[str, Any], *, default_name: str) -> ExperimentS
     return draft.to_spec()
 
 
+#: Keys that make a file a plan: the campaign it describes, not only its headlines.
+_PLAN_KEYS = frozenset(
+    ("campaign", "open_rates", "baseline_rate", "best_lift", "list_size", "daily_volume")
+)
+
+
+def is_plan(data: dict[str, Any]) -> bool:
+    """Whether a file's mapping is a plan (or a scenario with a campaign) rather than settings."""
+    return "experiment" not in data and not _PLAN_KEYS.isdisjoint(data)
+
+
+def spec_from_plan(plan: PlanSpec) -> ExperimentSpec:
+    """The experiment a plan describes, with the plan's inputs stored beside it."""
+    settings = {**plan.experiment_settings(), "plan": plan}
+    try:
+        return ExperimentCreate.model_validate(settings).to_spec()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "plan"
+        raise InvalidParameterError(
+            f"The plan cannot run as an experiment: {where}: {first['msg']}."
+        ) from None
+
+
 def load_experiment_file(path: Path) -> ExperimentSpec:
     """Read ``path`` (YAML) and return the validated :class:`ExperimentSpec`."""
     try:
@@ -86,4 +117,6 @@ def load_experiment_file(path: Path) -> ExperimentSpec:
         raise InvalidParameterError(f"{path} is not valid YAML{where}: {problem}.") from None
     if not isinstance(data, dict):
         raise InvalidParameterError(f"{path} must hold a YAML mapping with 'headlines'.")
+    if is_plan(data):
+        return spec_from_plan(load_plan(path))
     return spec_from_mapping(data, default_name=path.stem)

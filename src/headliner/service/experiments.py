@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -69,6 +69,9 @@ REQUEST_CONSTRAINTS: dict[str, Interval] = {
     "sends": Interval(int, 1, 100_000_000),  # of a wave
     "reward": Interval(int, 0, 1),  # an explicit outcome: 1 opened, 0 not opened
     "opens": Interval(int, 0),  # a headline's running total of a wave's opens
+    # POST /v1/plans: a request must not hog a worker (the CLI has no such bound)
+    "plan_replications": Interval(int, 1, 2000),
+    "plan_steps": Interval(int, 1, 5000),  # waves, or posterior refreshes of per-send traffic
 }
 
 _OWNER = "Experiment"
@@ -92,6 +95,7 @@ def build_spec(
     stopping: StoppingRule | None = None,
     auto_stop: bool = True,
     delay_prior: DelayPrior | None = None,
+    plan: Mapping[str, Any] | None = None,
 ) -> ExperimentSpec:
     """Validate a new experiment's settings and return its :class:`ExperimentSpec`.
 
@@ -125,6 +129,9 @@ def build_spec(
     delay_prior : DelayPrior or None, default=None
         The open-delay curve assumed until the experiment's own opens tell it
         (None: :class:`~headliner.core.delay.DelayPrior`'s email default).
+    plan : mapping or None, default=None
+        The inputs of the plan the experiment is created from (stored with it,
+        JSON-ready: :meth:`headliner.sim.plan.PlanSpec.model_dump`).
 
     Raises
     ------
@@ -175,6 +182,7 @@ def build_spec(
         winner_exploration=float(winner_exploration),
         stopping=stopping_to_mapping(rule),
         delay_prior=asdict(delay_prior) if delay_prior is not None else {},
+        plan=None if plan is None else dict(plan),
     )
 
 

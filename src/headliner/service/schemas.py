@@ -40,6 +40,7 @@ from headliner.service.experiments import (
 )
 from headliner.service.reporting import DelaySummary, Report, StoppingStatus
 from headliner.service.state import ExperimentState, delay_prior_of, stopping_from_mapping
+from headliner.sim.plan import PlanSpec
 from headliner.sim.scenarios import within
 from headliner.storage.base import (
     ApiKeyRecord,
@@ -210,6 +211,11 @@ class ExperimentCreate(_Input):
     winner_exploration: Annotated[float, within(GUARD_CONSTRAINTS["winner_exploration"])] = 0.0
     stopping: StoppingSettings = Field(default_factory=StoppingSettings)
     delay_prior: DelayPriorSettings = Field(default_factory=DelayPriorSettings)
+    plan: PlanSpec | None = Field(
+        default=None,
+        description="the plan this experiment runs (POST /v1/plans' request), stored with it "
+        "so that plan and actual can be compared",
+    )
 
     def to_spec(self) -> ExperimentSpec:
         """The validated :class:`ExperimentSpec` (the domain checks the rules again)."""
@@ -228,6 +234,7 @@ class ExperimentCreate(_Input):
             stopping=self.stopping.rule(),
             auto_stop=self.stopping.enabled,
             delay_prior=self.delay_prior.prior(),
+            plan=None if self.plan is None else self.plan.model_dump(mode="json"),
         )
 
     @field_validator("headlines")
@@ -310,6 +317,9 @@ class ExperimentPublic(ExperimentSummary):
     stopping: StoppingSettings
     delay_prior: DelayPriorSettings
     headlines: list[ArmPublic]
+    plan: dict[str, Any] | None = Field(
+        default=None, description="the inputs of the plan it was created from; null: none"
+    )
 
     @classmethod
     def of_state(cls, state: ExperimentState) -> ExperimentPublic:
@@ -337,6 +347,7 @@ class ExperimentPublic(ExperimentSummary):
             stopping=StoppingSettings.from_rule(stopping_from_mapping(record.stopping)),
             delay_prior=DelayPriorSettings(**asdict(delay_prior_of(record))),
             headlines=[ArmPublic.of(a) for a in arms],
+            plan=None if record.plan is None else dict(record.plan),
         )
 
 
@@ -667,6 +678,59 @@ class HealthPublic(BaseModel):
     """Liveness."""
 
     status: Literal["ok"] = "ok"
+
+
+# --- plans ------------------------------------------------------------------------
+class PlanRequest(PlanSpec):
+    """``POST /v1/plans``: a plan's inputs, as ``headliner plan`` reads them from a file.
+
+    The campaign keys of a scenario (durations as seconds or ``"2h"``), with
+    the replications bounded so that a request cannot hog a worker.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    replications: Annotated[int, within(REQUEST_CONSTRAINTS["plan_replications"])] = 1000
+    recommend: bool = Field(
+        default=True,
+        description="also search the list size, cadence and burn-in that keep P(within 1%) at "
+        "95% (about as long again as the plan itself)",
+    )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_is_safe(cls, value: object) -> object:
+        _safe_text(value)
+        return value
+
+    def spec(self) -> PlanSpec:
+        """The plan itself, as stored with an experiment created from it."""
+        return PlanSpec.model_validate(self.model_dump(exclude={"recommend"}))
+
+
+class PlanPublic(BaseModel):
+    """A plan's figures, each with its 95% interval (``*_ci95``), and its verdict.
+
+    Shares are fractions; hours and sends to a decision are null where too
+    few simulated campaigns declared a winner to tell. The other keys
+    (``inputs``, ``campaign``, ``headlines``, ``opens``, ``regret``, ...) are
+    those of ``headliner plan --format json``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    replications: int
+    seed: int | None
+    hours_to_decision: dict[str, Any]
+    sends_to_decision: dict[str, Any]
+    no_decision_share: float | None
+    p_best: float | None
+    p_within_1pct: float | None
+    extra_opens_vs_even: dict[str, Any]
+    extra_opens_vs_ab_test: dict[str, Any]
+    ab_test_sends_per_arm: int | None
+    verdict: str
+    recommendations: dict[str, Any] | None = None
 
 
 class ErrorDetail(BaseModel):

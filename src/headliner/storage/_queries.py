@@ -54,6 +54,7 @@ def experiment_record(row: Row[Any]) -> ExperimentRecord:
         winner_reason=row.winner_reason,
         burn_in_share=float(row.burn_in_share),
         delay_prior={str(k): float(v) for k, v in row.delay_prior.items()},
+        plan=None if row.plan is None else dict(row.plan),
     )
 
 

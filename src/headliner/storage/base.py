@@ -99,6 +99,8 @@ class ExperimentSpec:
     burn_in_share: float = 1.0
     # {"median_seconds": ..., "p95_seconds": ..., "weight": ...} when set; empty: no prior.
     delay_prior: Mapping[str, float] = field(default_factory=dict)
+    # The inputs of the plan it was created from (``headliner plan``), JSON-ready; None: none.
+    plan: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class ExperimentRecord:
     winner_reason: str | None  # why the winner was named, as recorded then
     burn_in_share: float
     delay_prior: Mapping[str, float]  # as in ExperimentSpec; empty when unset
+    plan: Mapping[str, Any] | None = None  # as in ExperimentSpec
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ experiments = sa.Table(
     sa.Column("burn_in_share", sa.Double, nullable=False, server_default=sa.text("1.0")),
     # The open-delay prior, {"median_seconds", "p95_seconds", "weight"}; {} when unset.
     sa.Column("delay_prior", sa.JSON, nullable=False, server_default=sa.text("'{}'")),
+    # The inputs of the plan the experiment was created from; NULL: created without one.
+    sa.Column("plan", sa.JSON, nullable=True),
     sa.Column("floor", sa.Double, nullable=False),
     sa.Column("winner_exploration", sa.Double, nullable=False),
     sa.Column("stopping", sa.JSON, nullable=False),

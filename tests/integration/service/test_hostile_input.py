@@ -27,6 +27,11 @@ DECISIONS = EXPERIMENT + "/decisions"
 DECISION = DECISIONS + "/{decision_id}"
 WAVES = EXPERIMENT + "/allocations"
 WAVE = WAVES + "/{wave_id}"
+PLANS = "/v1/plans"
+PLAN_BODY = (
+    '{"name": "n", "headlines": ["A", "B"], "open_rates": [0.1, 0.12], "list_size": 2000, '
+    '"replications": 100, "recommend": false}'
+)
 NUL = "%00"  # percent-encoded in the URL; the route sees the NUL character
 
 
@@ -85,6 +90,12 @@ CASES = [
         "alpha_prior",
         _json('{"name": "x", "headlines": ["A", "B"], "alpha_prior": 1e-300}'),
     ),
+    Case(
+        "POST",
+        EXPERIMENTS,
+        "beta_prior",
+        _json('{"name": "x", "headlines": ["A", "B"], "beta_prior": 1.4e283}'),
+    ),
     Case("POST", EXPERIMENTS, "headlines", _json('{"name": "x", "headlines": ["\\ud800", "B"]}')),
     Case("POST", EXPERIMENTS, "name", _json('{"name": "x\\u0000y", "headlines": ["A", "B"]}')),
     Case("POST", EXPERIMENTS, "headlines", _json('{"name": "x", "headlines": ["A\\u0000", "B"]}')),
@@ -142,7 +153,12 @@ CASES = [
         WAVE + "/opens",
         "headline",
         _json('{"opens": [{"headline": "\\u0000", "opens": 1}]}'),
-    ),
+    ),  # Plans (nothing is stored; the observable state must not change either).
+    Case("POST", PLANS, "open_rates", _json(PLAN_BODY.replace("0.12]", "NaN]"))),
+    Case("POST", PLANS, "headlines", _json(PLAN_BODY.replace('"A"', '"\\ud800"'))),
+    Case("POST", PLANS, "name", _json(PLAN_BODY.replace('"n"', '"n\\u0000"'))),
+    Case("POST", PLANS, "replications", _json(PLAN_BODY.replace("100,", "100000,"))),
+    Case("POST", PLANS, "body", b"\xff\xfe"),
 ]
 
 

@@ -41,7 +41,8 @@ def test_message_form_matches_the_house_style() -> None:
     with pytest.raises(InvalidParameterError) as caught:
         BetaPosterior.from_prior(3, alpha_prior=-1)
     assert str(caught.value) == (
-        "The 'alpha_prior' parameter of BetaPosterior must be a float >= 0.001. Got -1 instead."
+        "The 'alpha_prior' parameter of BetaPosterior must be a float in the range "
+        "[0.001, 1000000]. Got -1 instead."
     )
 
 
@@ -85,19 +86,19 @@ RULES: dict[str, tuple[Callable[[], Any], str]] = {
     ),
     "from-prior-alpha-negative": (
         lambda: BetaPosterior.from_prior(2, alpha_prior=-1),
-        message("alpha_prior", "BetaPosterior", "a float >= 0.001", "-1"),
+        message("alpha_prior", "BetaPosterior", "a float in the range [0.001, 1000000]", "-1"),
     ),
     "from-prior-beta-zero": (
         lambda: BetaPosterior.from_prior(2, beta_prior=0.0),
-        message("beta_prior", "BetaPosterior", "a float >= 0.001", "0.0"),
+        message("beta_prior", "BetaPosterior", "a float in the range [0.001, 1000000]", "0.0"),
     ),
     "from-counts-alpha-zero": (
         lambda: BetaPosterior.from_counts([1], [1], alpha_prior=0),
-        message("alpha_prior", "BetaPosterior", "a float >= 0.001", "0"),
+        message("alpha_prior", "BetaPosterior", "a float in the range [0.001, 1000000]", "0"),
     ),
     "from-counts-beta-nan": (
         lambda: BetaPosterior.from_counts([1], [1], beta_prior=float("nan")),
-        message("beta_prior", "BetaPosterior", "a float >= 0.001", "nan"),
+        message("beta_prior", "BetaPosterior", "a float in the range [0.001, 1000000]", "nan"),
     ),
     "from-counts-opens-negative": (
         lambda: BetaPosterior.from_counts([1, -1], [1, 1]),

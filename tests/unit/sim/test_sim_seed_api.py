@@ -79,7 +79,10 @@ def test_probabilities_zero_and_one_are_allowed(
 @pytest.mark.parametrize("name", ["alpha_prior", "beta_prior"])
 @pytest.mark.parametrize("bad", [0.0, -1.0], ids=["zero", "negative"])
 def test_non_positive_prior_is_a_value_error(name: str, bad: float) -> None:
-    message = rf"The '{name}' parameter of BanditSimulation must be a float >= 0\.001\. Got {bad}"
+    message = (
+        rf"The '{name}' parameter of BanditSimulation must be a float in the range "
+        rf"\[0\.001, 1000000\]\. Got {bad}"
+    )
     with pytest.raises(InvalidParameterError, match=message):
         BanditSimulation(["A", "B"], [0.1, 0.2], **{name: bad})
 

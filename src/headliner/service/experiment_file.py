@@ -36,7 +36,6 @@ import yaml
 from pydantic import ValidationError
 
 from headliner.core.errors import InvalidParameterError
-from headliner.core.policies import LIVE_POLICIES
 from headliner.service.schemas import ExperimentCreate
 from headliner.sim.plan import PlanSpec, load_plan
 from headliner.storage.base import ExperimentSpec
@@ -55,10 +54,10 @@ def _headline_text(item: object) -> object:
 def spec_from_mapping(data: dict[str, Any], *, default_name: str) -> ExperimentSpec:
     """Validate a mapping shaped like the file format above and build the spec."""
     settings: dict[str, Any] = {k: v for k, v in data.items() if k in ExperimentCreate.model_fields}
-    policy = settings.get("policy")
-    if not (isinstance(policy, str) and policy.replace("-", "_") in LIVE_POLICIES.values):
-        # A simulator's top-level policy (or list of them) is not the service's to reject;
-        # `experiment: {policy: ...}` below is validated strictly.
+    if not isinstance(settings.get("policy"), str):
+        # A simulator's list of policies to compare is not the service's to judge; one
+        # named policy is meant for the experiment, and an unknown one is refused below
+        # (rather than silently running Thompson Sampling).
         settings.pop("policy", None)
     priors = data.get("priors")
     if isinstance(priors, dict):  # the simulator's scenario files nest the prior here
@@ -74,10 +73,16 @@ def spec_from_mapping(data: dict[str, Any], *, default_name: str) -> ExperimentS
     try:
         draft = ExperimentCreate.model_validate(settings)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "file"
-        raise InvalidParameterError(f"Invalid experiment file: {where}: {first['msg']}.") from None
+        raise InvalidParameterError(f"Invalid experiment file: {_every_error(exc)}.") from None
     return draft.to_spec()
+
+
+def _every_error(exc: ValidationError) -> str:
+    """Every problem of a file on one line, ``key.path: message; ...`` (not only the first)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'file'}: {error['msg']}"
+        for error in exc.errors()
+    )
 
 
 #: Keys that make a file a plan: the campaign it describes, not only its headlines.
@@ -97,11 +102,8 @@ def spec_from_plan(plan: PlanSpec) -> ExperimentSpec:
     try:
         return ExperimentCreate.model_validate(settings).to_spec()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "plan"
-        raise InvalidParameterError(
-            f"The plan cannot run as an experiment: {where}: {first['msg']}."
-        ) from None
+        message = f"The plan cannot run as an experiment: {_every_error(exc)}."
+        raise InvalidParameterError(message) from None
 
 
 def load_experiment_file(path: Path) -> ExperimentSpec:

@@ -148,9 +148,21 @@ def test_experiments_create_with_service_settings(
         ("name: x\nheadlines: [A]\n", "headlines"),
         ("- just\n- a list\n", "mapping"),
         ("name: x\nheadlines: [A, B]\nexperiment:\n  policy: ucb1\n", "policy"),
+        ("name: x\nheadlines: [A, B]\npolicy: ucb1\n", "'policy' parameter of Experiment"),
         ("name: [unclosed\n", "not valid YAML"),
+        (
+            "name: x\nheadlines: [A, B]\nfloor: -1\nburn_in_per_arm: -5\n",
+            "burn_in_per_arm: Input should be greater than or equal to 0; floor:",
+        ),
     ],
-    ids=["one headline", "not a mapping", "unknown policy", "bad yaml"],
+    ids=[
+        "one headline",
+        "not a mapping",
+        "unknown policy",
+        "top-level policy",
+        "bad yaml",
+        "every error",
+    ],
 )
 def test_experiments_create_rejects_a_bad_file(
     runner: CliRunner, cli: typer.Typer, tmp_path: Path, content: str, message: str

@@ -187,6 +187,25 @@ class DecisionResult:
     replayed: bool
 
 
+class KeyReusedError(ConflictError):
+    """An idempotency key already used for a request with other details (a 409)."""
+
+
+def _same_request(result: DecisionResult, recipient_id: str | None) -> DecisionResult:
+    """``result``, unless it replays a decision made for another request: KeyReusedError.
+
+    A decision request has two details, the key and ``recipient_id``; the key
+    being equal, the stored ``recipient_id`` tells a retry from a reuse.
+    """
+    if result.replayed and result.decision.recipient_id != recipient_id:
+        raise KeyReusedError(
+            "The Idempotency-Key was already used for a different request in this "
+            "experiment (another recipient_id): a new send needs a new key, and a retry "
+            "must repeat the first request exactly."
+        )
+    return result
+
+
 @dataclass(frozen=True)
 class _Choice:
     """The arm chosen for one send, before it is logged."""
@@ -361,10 +380,15 @@ class ExperimentService:
         live, and a client retrying a lost response must learn its headline.
         Otherwise ConflictError once the experiment is completed or archived,
         from the cached status or, when that is stale, from the store itself.
+
+        A known key sent with another ``recipient_id`` than the stored
+        decision's is not a retry but a reuse: :class:`KeyReusedError`. Only
+        a replay is compared, with the row its write or look-up already read,
+        so a first request costs nothing more.
         """
         choice = self._choose(experiment_id, idempotency_key)
         if isinstance(choice, DecisionResult):
-            return choice
+            return _same_request(choice, recipient_id)
         try:
             decision, created = self.store.record_decision(
                 experiment_id,
@@ -379,7 +403,7 @@ class ExperimentService:
             # re-reads it instead of choosing again from the stale state.
             self.cache.invalidate(experiment_id)
             raise
-        return self._decided(choice, decision, created)
+        return _same_request(self._decided(choice, decision, created), recipient_id)
 
     async def decide_async(
         self,
@@ -392,7 +416,7 @@ class ExperimentService:
         """:meth:`decide`, with the decision's write awaited through ``writes``."""
         choice = self._choose(experiment_id, idempotency_key)
         if isinstance(choice, DecisionResult):
-            return choice
+            return _same_request(choice, recipient_id)
         try:
             decision, created = await writes.record_decision(
                 experiment_id,
@@ -405,7 +429,7 @@ class ExperimentService:
         except ConflictError:
             self.cache.invalidate(experiment_id)
             raise
-        return self._decided(choice, decision, created)
+        return _same_request(self._decided(choice, decision, created), recipient_id)
 
     def _choose(self, experiment_id: str, idempotency_key: str | None) -> _Choice | DecisionResult:
         """The arm to log for one send; or, once the experiment ended, the replayed decision."""

@@ -73,6 +73,56 @@ def test_retried_decision_with_idempotency_key_returns_the_same_decision(
     assert sum(a["sends"] for a in report["arms"]) == 1
 
 
+@pytest.mark.parametrize(
+    ("where", "loc"),
+    [("header", ["header", "idempotency-key"]), ("body", ["body", "idempotency_key"])],
+)
+def test_a_key_reused_for_a_different_request_is_409_and_stores_nothing(
+    client: TestClient, new_experiment: NewExperiment, where: str, loc: list[str]
+) -> None:
+    experiment = new_experiment()
+    url = f"/v1/experiments/{experiment['id']}/decisions"
+
+    def send(recipient: str | None) -> Any:
+        body: dict[str, Any] = {} if recipient is None else {"recipient_id": recipient}
+        if where == "header":
+            return client.post(url, json=body, headers={"Idempotency-Key": "send-7"})
+        return client.post(url, json={**body, "idempotency_key": "send-7"})
+
+    first = send("r-1")
+    retry = send("r-1")
+    other = send("r-2")
+    without = send(None)
+
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json() == {**first.json(), "replayed": True}
+    for reused in (other, without):
+        assert reused.status_code == 409, reused.text
+        (error,) = reused.json()["detail"]
+        assert error["loc"] == loc
+        assert error["type"] == "conflict"
+        assert "Idempotency-Key was already used for a different request" in error["msg"]
+    report = client.get(f"/v1/experiments/{experiment['id']}/report").json()
+    assert sum(a["sends"] for a in report["arms"]) == 1
+
+
+def test_a_key_reused_for_a_different_request_is_409_after_completion(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    experiment = new_experiment()
+    url = f"/v1/experiments/{experiment['id']}"
+    first = client.post(f"{url}/decisions", json={"idempotency_key": "k", "recipient_id": "a"})
+    client.post(f"{url}/complete", json={"winner_arm": 0})
+
+    replay = client.post(f"{url}/decisions", json={"idempotency_key": "k", "recipient_id": "a"})
+    reused = client.post(f"{url}/decisions", json={"idempotency_key": "k", "recipient_id": "b"})
+
+    assert replay.status_code == 200
+    assert replay.json()["decision_id"] == first.json()["decision_id"]
+    assert reused.status_code == 409
+    assert reused.json()["detail"][0]["loc"] == ["body", "idempotency_key"]
+
+
 def test_idempotency_key_in_header_and_body_must_agree(
     client: TestClient, new_experiment: NewExperiment
 ) -> None:

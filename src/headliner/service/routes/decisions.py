@@ -15,12 +15,14 @@ from fastapi import APIRouter, Body, Header, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from headliner.core.errors import InvalidParameterError
+from headliner.core.errors import ConflictError, InvalidParameterError
 from headliner.service.deps import ContextDep, context_of
+from headliner.service.experiments import KeyReusedError
 from headliner.service.routes import API_PREFIX, ERRORS, CheckedRoute
 from headliner.service.schemas import (
     DecisionCreate,
     DecisionPublic,
+    ErrorPublic,
     OpenPublic,
     OutcomeCreate,
     OutcomePublic,
@@ -40,7 +42,14 @@ router = APIRouter(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=DecisionPublic,
-    responses={200: {"model": DecisionPublic, "description": "Replay of an idempotency key"}},
+    responses={
+        200: {"model": DecisionPublic, "description": "Replay of an idempotency key"},
+        409: {
+            "model": ErrorPublic,
+            "description": "The experiment has ended, or the idempotency key was already "
+            "used for a different request",
+        },
+    },
 )
 async def create_decision(
     experiment_id: str,
@@ -57,6 +66,14 @@ async def create_decision(
     headline at this moment (burn-in and floor included), for off-policy
     evaluation later. A retried request with the same idempotency key gets
     the stored decision back (200 instead of 201).
+
+    The key follows Stripe's contract: the same key with a different request
+    (another ``recipient_id``) is refused with 409, its error naming where
+    the key came from (``header``/``idempotency-key`` or
+    ``body``/``idempotency_key``), and nothing is stored. 409, not 422: the
+    request is valid in itself (it would succeed under a fresh key) and
+    clashes only with what is stored, which is what 409 means throughout this
+    API; a 422 here always asks the caller to fix the request itself.
     """
     context = context_of(request)
     recipient_id = body.recipient_id if body is not None else None
@@ -77,14 +94,21 @@ async def create_decision(
                 "The Idempotency-Key header and the body's idempotency_key differ."
             )
         key = idempotency_key
-    if context.writes is not None:
-        result = await context.service.decide_async(
-            context.writes, experiment_id, recipient_id=recipient_id, idempotency_key=key
-        )
-    else:
-        result = await context.run(
-            context.service.decide, experiment_id, recipient_id=recipient_id, idempotency_key=key
-        )
+    try:
+        if context.writes is not None:
+            result = await context.service.decide_async(
+                context.writes, experiment_id, recipient_id=recipient_id, idempotency_key=key
+            )
+        else:
+            result = await context.run(
+                context.service.decide,
+                experiment_id,
+                recipient_id=recipient_id,
+                idempotency_key=key,
+            )
+    except KeyReusedError as exc:
+        where = ("header", "idempotency-key") if idempotency_key else ("body", "idempotency_key")
+        raise ConflictError(str(exc), loc=where) from None
     if not result.replayed:
         context.metrics.decisions.inc()
     return JSONResponse(

@@ -100,6 +100,17 @@ def check_wave_totals(
             )
 
 
+def wave_total_lowered(
+    wave_id: str, arm: int, headline: str | None, total: int, stored: int
+) -> ConflictError:
+    """The error of a report whose running total of an arm is below the stored one."""
+    return ConflictError(
+        f"Wave {wave_id!r}: {total} opens reported for headline {headline!r} (#{arm}), "
+        f"below the running total of {stored} already stored. Totals never go down; "
+        "nothing of this report was stored."
+    )
+
+
 def age_edges(edges: Sequence[float], window_seconds: float) -> tuple[float, ...]:
     """The bin edges of ``pending_sends`` and ``open_delays`` as a tuple of floats.
 

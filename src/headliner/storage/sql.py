@@ -640,7 +640,8 @@ class SqlStore:
         on SQLite the write transaction holds the database's lock), so one
         report of a wave runs at a time and what it reads next is current:
         each arm's increase is logged, computed from its row by the INSERT
-        itself, before the conditional UPDATE raises the total.
+        itself, before the conditional UPDATE raises the total. A total below
+        the stored one is refused under the same lock, before anything is written.
         """
         key = {"p_experiment_id": experiment_id, "p_wave_id": wave_id, "p_now": float(now)}
         with self._writer.begin() as conn:
@@ -652,6 +653,16 @@ class SqlStore:
                 arm: before.arm_to_opens[arm] + before.arm_to_late_opens[arm]
                 for arm in before.arm_to_sends
             }
+            lowered = sorted(a for a, t in arm_to_total_opens.items() if t < stored.get(a, 0))
+            if lowered:
+                arm = lowered[0]
+                query = sa.select(arms.c.headline).where(
+                    arms.c.experiment_id == experiment_id, arms.c.arm == arm
+                )
+                headline = conn.execute(query).scalar()
+                raise common.wave_total_lowered(
+                    wave_id, arm, headline, arm_to_total_opens[arm], stored[arm]
+                )
             params = [
                 {**key, "p_arm": int(arm), "p_total": int(total)}
                 for arm, total in sorted(arm_to_total_opens.items())
@@ -663,8 +674,7 @@ class SqlStore:
                 conn.execute(RAISE_WAVE_OPENS, params)
             elif params:
                 conn.execute(RAISE_WAVE_LATE_OPENS, params)
-            stale = any(total < stored.get(arm, 0) for arm, total in arm_to_total_opens.items())
-            if in_window and not stale:
+            if in_window:
                 conn.execute(SET_WAVE_REPORTED_AT, key)
             return self._wave(conn, experiment_id, wave_id)
 

@@ -399,13 +399,17 @@ def test_wave_opens_are_running_totals(store: Store) -> None:
     after = store.record_wave_opens(exp.id, wave.id, {0: 10, 1: 4}, T0 + 5, WINDOW)
     assert dict(after.arm_to_opens) == {0: 10, 1: 4}
     assert after.reported_at == T0 + 5
-    # Same totals again, or lower ones: no count changes (retries are safe). The
-    # same totals were still observed at T0 + 6; lower ones are stale and move nothing.
+    # The same totals again change no count (retries are safe): still observed at T0 + 6.
     same = store.record_wave_opens(exp.id, wave.id, {0: 10, 1: 4}, T0 + 6, WINDOW)
     assert same == replace(after, reported_at=T0 + 6)
-    for totals in ({0: 3}, {1: 0}):
-        again = store.record_wave_opens(exp.id, wave.id, totals, T0 + 7, WINDOW)
-        assert again == same
+    # Lower ones are refused, naming the headline and the stored total.
+    for totals, named in (
+        ({0: 3}, r"'48 Hours Only: Save 25%' \(#0\), below the running total of 10"),
+        ({1: 0}, "'Your Exclusive"),
+    ):
+        with pytest.raises(ConflictError, match=named):
+            store.record_wave_opens(exp.id, wave.id, totals, T0 + 7, WINDOW)
+        assert store.get_wave(exp.id, wave.id) == same
     raised = store.record_wave_opens(exp.id, wave.id, {0: 25}, T0 + WINDOW, WINDOW)
     assert dict(raised.arm_to_opens) == {0: 25, 1: 4}
     assert raised.reported_at == T0 + WINDOW
@@ -413,6 +417,21 @@ def test_wave_opens_are_running_totals(store: Store) -> None:
     assert (dict(late.arm_to_opens), dict(late.arm_to_late_opens)) == ({0: 25, 1: 4}, {0: 5, 1: 0})
     assert late.reported_at == T0 + WINDOW  # a report after the window observes nothing counted
     assert store.get_wave(exp.id, wave.id) == late
+
+
+def test_a_lower_wave_total_refuses_the_whole_report(store: Store) -> None:
+    exp = make_experiment(store)
+    wave = store.record_wave(exp.id, {0: 1000, 1: 1000}, T0)
+    before = store.record_wave_opens(exp.id, wave.id, {0: 812, 1: 40}, T0 + 5, WINDOW)
+
+    # Arm 1 rises, arm 0 goes down: nothing of the report is stored.
+    with pytest.raises(
+        ConflictError, match="800 opens reported for headline '48 Hours.*running total of 812"
+    ):
+        store.record_wave_opens(exp.id, wave.id, {0: 800, 1: 50}, T0 + 6, WINDOW)
+
+    assert store.get_wave(exp.id, wave.id) == before
+    assert store.arm_counts(exp.id, T0 + 6, WINDOW)[1].opens == 40
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ REQUEST_CONSTRAINTS: dict[str, Interval] = {
     "sends": Interval(int, 1, 100_000_000),  # of a wave
     "reward": Interval(int, 0, 1),  # an explicit outcome: 1 opened, 0 not opened
     "opens": Interval(int, 0),  # a headline's running total of a wave's opens
+    "limit": Interval(int, 1, 1000),  # decisions per page of the decision log
 }
 
 _OWNER = "Experiment"
@@ -214,6 +215,18 @@ class _Choice:
     index: int  # among the active arms
     arm: int  # the arm's position
     propensity: float
+
+
+@dataclass(frozen=True)
+class DecisionPage:
+    """A page of the decision log, oldest first, with the headline of every arm.
+
+    ``next_after`` is the ``after`` of the next page; None on the last page.
+    """
+
+    decisions: Sequence[DecisionRecord]
+    headlines: Mapping[int, str]
+    next_after: str | None
 
 
 @dataclass(frozen=True)
@@ -488,6 +501,46 @@ class ExperimentService:
             raise NotFoundError(f"Decision {decision_id} not found in experiment {experiment_id}.")
         state = self.cache.get(experiment_id)
         return DecisionResult(decision, state.headline(decision.arm), replayed=False)
+
+    def find_decision(self, experiment_id: str, idempotency_key: str) -> DecisionResult:
+        """The decision logged under the caller's send key (its idempotency key).
+
+        Email service providers report events by their own message id: a
+        sender that used it as the key finds the decision by it. NotFoundError
+        if no decision of the experiment has that key.
+        """
+        decision = self.store.find_decision(experiment_id, idempotency_key)
+        if decision is None:
+            raise NotFoundError(
+                f"No decision with this idempotency key in experiment {experiment_id}."
+            )
+        headline = self._headlines(experiment_id)[decision.arm]
+        return DecisionResult(decision, headline, replayed=False)
+
+    def record_open_by_key(
+        self, experiment_id: str, idempotency_key: str
+    ) -> tuple[str, OpenResult]:
+        """:meth:`record_open` for the decision logged under ``idempotency_key``.
+
+        Returns the decision's id with the result; NotFoundError if no such decision.
+        """
+        decision = self.find_decision(experiment_id, idempotency_key).decision
+        return decision.id, self.record_open(experiment_id, decision.id)
+
+    def list_decisions(
+        self, experiment_id: str, *, after: str | None = None, limit: int = 100
+    ) -> DecisionPage:
+        """A page of at most ``limit`` (1 to 1000) decisions, oldest first, after ``after``."""
+        n = int(REQUEST_CONSTRAINTS["limit"].check(limit, "limit", "DecisionList"))
+        # One more than asked says whether another page follows.
+        records = self.store.list_decisions(experiment_id, after=after, limit=n + 1)
+        page = records[:n]
+        next_after = page[-1].id if len(records) > n else None
+        return DecisionPage(page, self._headlines(experiment_id), next_after)
+
+    def _headlines(self, experiment_id: str) -> dict[int, str]:
+        # From the store, not the cache: a headline added by another worker is in the log.
+        return {arm.arm: arm.headline for arm in self.store.list_arms(experiment_id)}
 
     def record_open(self, experiment_id: str, decision_id: str) -> OpenResult:
         """Report that the send of ``decision_id`` was opened (idempotent)."""

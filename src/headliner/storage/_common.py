@@ -149,6 +149,13 @@ def decision_not_found(decision_id: str) -> NotFoundError:
     return NotFoundError(f"Decision {decision_id!r} not found.")
 
 
+def unknown_cursor(experiment_id: str, after: str) -> InvalidParameterError:
+    return InvalidParameterError(
+        f"after must be the id of a decision of experiment {experiment_id!r}; {after!r} is none.",
+        parameter="after",
+    )
+
+
 def wave_not_found(experiment_id: str, wave_id: str) -> NotFoundError:
     return NotFoundError(f"Wave {wave_id!r} not found in experiment {experiment_id!r}.")
 

@@ -402,6 +402,21 @@ class Store(Protocol):
         """The experiment's decision logged under ``idempotency_key``, or None."""
         ...
 
+    def list_decisions(
+        self, experiment_id: str, *, after: str | None = None, limit: int = 100
+    ) -> list[DecisionRecord]:
+        """At most ``limit`` of the experiment's decisions, oldest first, after ``after``.
+
+        Ordered by ``created_at``, equal times by id; ``after`` is the id of
+        the last decision of the previous page (None: from the first): pages
+        never repeat a decision, nor skip one logged before the previous page
+        was read.
+        NotFoundError for an unknown experiment; InvalidParameterError
+        (parameter ``after``) if ``after`` is not a decision of this
+        experiment, or (``limit``) unless ``limit`` is a positive integer.
+        """
+        ...
+
     def record_open(
         self, experiment_id: str, decision_id: str, now: float, window_seconds: float
     ) -> OpenResult:

@@ -90,6 +90,7 @@ from headliner.storage.engine import (
 from headliner.storage.schema import (
     api_keys,
     arms,
+    decisions,
     experiments,
     snapshots,
     wave_arms,
@@ -532,6 +533,44 @@ class SqlStore:
             if row is None:
                 self._require_experiment(conn, experiment_id)
         return None if row is None else decision_record(row)
+
+    def list_decisions(
+        self, experiment_id: str, *, after: str | None = None, limit: int = 100
+    ) -> list[DecisionRecord]:
+        """The experiment's decisions, oldest first (equal times by id), after ``after``.
+
+        One query per arm, each a range scan of the counts index (which leads
+        with experiment and arm, then ``created_at``), merged here: every page
+        costs about ``limit`` rows per arm, however far into the log it is.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidParameterError(
+                f"limit must be a positive integer. Got {limit!r} instead.", parameter="limit"
+            )
+        d = decisions.c
+        with self._engine.connect() as conn:
+            query = sa.select(arms.c.arm).where(arms.c.experiment_id == experiment_id)
+            positions = list(conn.execute(query).scalars())
+            if not positions:
+                self._require_experiment(conn, experiment_id)
+            since = None
+            if after is not None:
+                cursor = sa.select(d.created_at).where(
+                    d.id == after, d.experiment_id == experiment_id
+                )
+                since = conn.execute(cursor).scalar()
+                if since is None:
+                    raise common.unknown_cursor(experiment_id, after)
+            rows: list[Row[Any]] = []
+            for arm in positions:
+                page = sa.select(decisions).where(d.experiment_id == experiment_id, d.arm == arm)
+                if since is not None:
+                    page = page.where(
+                        d.created_at >= since, sa.or_(d.created_at > since, d.id > after)
+                    )
+                rows.extend(conn.execute(page.order_by(d.created_at, d.id).limit(limit)))
+        rows.sort(key=lambda row: (row.created_at, row.id))
+        return [decision_record(row) for row in rows[:limit]]
 
     def get_decision(self, decision_id: str) -> DecisionRecord:
         """The decision, or NotFoundError."""

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from headliner.core.errors import ConflictError, NotFoundError
+from headliner.core.errors import ConflictError, InvalidParameterError, NotFoundError
 from headliner.storage.base import (
     ArmRecord,
     ExperimentRecord,
@@ -270,6 +270,47 @@ def test_find_decision_by_idempotency_key(store: Store) -> None:
     assert store.find_decision(other.id, "k") is None  # keys are per experiment
     with pytest.raises(NotFoundError, match="Experiment"):
         store.find_decision(UNKNOWN, "k")
+
+
+def test_list_decisions_pages_oldest_first_across_arms(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    store.record_decision(other.id, 0, 0.5, T0)  # another experiment's: never listed
+    # Times out of arm order, some equal (ordered by id then), one arm retired later.
+    made = [
+        store.record_decision(exp.id, arm, 0.5, T0 + at)[0]
+        for arm, at in [(2, 5.0), (0, 1.0), (1, 1.0), (0, 3.0), (1, 1.0), (2, 0.0), (0, 9.0)]
+    ]
+    store.retire_arm(exp.id, 2, T0 + 10)
+    store.record_open(exp.id, made[1].id, T0 + 2, WINDOW)
+    expected = sorted([store.get_decision(d.id) for d in made], key=lambda d: (d.created_at, d.id))
+
+    pages, after = [], None
+    while True:
+        page = store.list_decisions(exp.id, after=after, limit=3)
+        pages.append(page)
+        if len(page) < 3:
+            break
+        after = page[-1].id
+
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [d for p in pages for d in p] == expected
+    assert store.list_decisions(exp.id, limit=100) == expected
+    assert store.list_decisions(exp.id, after=expected[-1].id) == []
+    assert store.list_decisions(other.id, limit=5)[0].experiment_id == other.id
+
+
+def test_list_decisions_refuses_unknown_experiments_and_cursors(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    foreign, _ = store.record_decision(other.id, 0, 0.5, T0)
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.list_decisions(UNKNOWN)
+    with pytest.raises(InvalidParameterError, match="after must be the id of a decision"):
+        store.list_decisions(exp.id, after=foreign.id)
+    for limit in (0, -1, True):
+        with pytest.raises(InvalidParameterError, match="limit"):
+            store.list_decisions(exp.id, limit=limit)
 
 
 def test_record_decision_unknown_experiment_or_arm(store: Store) -> None:

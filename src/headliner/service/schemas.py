@@ -426,7 +426,7 @@ class DecisionLogPublic(BaseModel):
     late: bool = Field(description="the open was reported after the attribution window")
 
     @staticmethod
-    def payload(decision: DecisionRecord, headline: str) -> dict[str, object]:
+    def payload(decision: DecisionRecord, headline: str) -> dict[str, Any]:
         """One row as a plain dict (JSON-ready)."""
         return {
             "decision_id": decision.id,
@@ -451,7 +451,7 @@ class DecisionListPublic(BaseModel):
     )
 
     @staticmethod
-    def payload(page: DecisionPage) -> dict[str, object]:
+    def payload(page: DecisionPage) -> dict[str, Any]:
         """The page as a plain dict (JSON-ready)."""
         return {
             "decisions": [

@@ -517,14 +517,15 @@ def decisions_list(
     with _errors(), _store(settings) as store:
         page = _service(store, settings).list_decisions(experiment_id, after=after, limit=limit)
     rows: list[dict[str, Any]] = DecisionListPublic.payload(page)["decisions"]
-    table = _table("id", "#", "headline", "p", "created (UTC)", "open", title="Decisions")
+    # Month, day and time of the send: with the whole id, 80 columns leave room for the
+    # headline only without the year and the propensity (both in json and csv).
+    table = _table("id", "#", "headline", "sent (UTC)", "open", title="Decisions")
     for row in rows:
         table.add_row(
             row["decision_id"],
             str(row["arm"]),
             row["headline"],
-            f"{row['propensity']:.2f}",
-            _when(row["created_at"])[:16],
+            _when(row["created_at"])[5:16],
             _open_label(row),
         )
     _print_rows(rows, fmt, table)

@@ -52,6 +52,9 @@ experiments_app = typer.Typer(
     help="Create, list, report, complete and archive experiments.", no_args_is_help=True
 )
 headlines_app = typer.Typer(help="Add and retire an experiment's headlines.", no_args_is_help=True)
+decisions_app = typer.Typer(
+    help="List and export an experiment's per-send decisions.", no_args_is_help=True
+)
 keys_app = typer.Typer(
     help="Manage API keys (needed by every /v1 route once one exists).", no_args_is_help=True
 )
@@ -63,6 +66,7 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(experiments_app, name="experiments")
     experiments_app.add_typer(headlines_app, name="headlines")
+    experiments_app.add_typer(decisions_app, name="decisions")
     app.add_typer(keys_app, name="keys")
     app.add_typer(db_app, name="db")
 
@@ -473,6 +477,113 @@ def headlines_retire(
     with _errors(), _store(settings) as store:
         record = _service(store, settings).retire_arm(experiment_id, arm)
     print(f"retired headline #{record.arm}: {record.headline!r}")
+
+
+#: Decisions per page of an export (the most the store is asked for at once).
+EXPORT_PAGE = 1000
+
+
+class ExportFormat(enum.StrEnum):
+    """How an export is written."""
+
+    csv = "csv"
+    json = "json"
+
+
+def _open_label(row: Mapping[str, Any]) -> str:
+    """What became of a send, in a word: opened, late, no (an explicit 0), or blank."""
+    if row["late"]:
+        return "late"
+    return {1: "opened", 0: "no"}.get(row["outcome"], "")
+
+
+@decisions_app.command("list")
+def decisions_list(
+    experiment_id: Annotated[str, typer.Argument(help="Experiment id")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Decisions to list")] = 20,
+    after: Annotated[
+        str | None, typer.Option(help="Start after this decision id (the last one listed)")
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """List decisions, oldest first: headline, propensity, and what became of the send.
+
+    One page; when more follow, stderr says the ``--after`` of the next page.
+    ``--format json`` rows are the API's (``GET /v1/experiments/{id}/decisions``).
+    """
+    from headliner.service.schemas import DecisionListPublic
+
+    settings = _settings()
+    with _errors(), _store(settings) as store:
+        page = _service(store, settings).list_decisions(experiment_id, after=after, limit=limit)
+    rows: list[dict[str, Any]] = DecisionListPublic.payload(page)["decisions"]
+    # Month, day and time of the send: with the whole id, 80 columns leave room for the
+    # headline only without the year and the propensity (both in json and csv).
+    table = _table("id", "#", "headline", "sent (UTC)", "open", title="Decisions")
+    for row in rows:
+        table.add_row(
+            row["decision_id"],
+            str(row["arm"]),
+            row["headline"],
+            _when(row["created_at"])[5:16],
+            _open_label(row),
+        )
+    _print_rows(rows, fmt, table)
+    if page.next_after is not None:
+        print(f"more: --after {page.next_after}", file=sys.stderr)
+
+
+@decisions_app.command("export")
+def decisions_export(
+    experiment_id: Annotated[str, typer.Argument(help="Experiment id")],
+    out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="File to write")],
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="csv, or json (an array)")
+    ] = ExportFormat.csv,
+) -> None:
+    """Write every decision of an experiment to a file, oldest first, a page at a time.
+
+    The columns are those of ``decisions list --format json``. The file
+    appears only once complete: it is written beside it first, then renamed.
+    """
+    from headliner.service.schemas import DecisionListPublic, DecisionLogPublic
+
+    settings = _settings()
+    partial = out.with_name(out.name + ".part")
+    count = 0
+    try:
+        with _errors(), _store(settings) as store, partial.open("w", newline="") as file:
+            service = _service(store, settings)
+            writer = csv.DictWriter(
+                file, fieldnames=list(DecisionLogPublic.model_fields), lineterminator="\n"
+            )
+            if fmt is ExportFormat.csv:
+                writer.writeheader()
+            else:
+                file.write("[")
+            after: str | None = None
+            while True:
+                page = service.list_decisions(experiment_id, after=after, limit=EXPORT_PAGE)
+                rows: list[dict[str, Any]] = DecisionListPublic.payload(page)["decisions"]
+                for row in rows:
+                    if fmt is ExportFormat.csv:
+                        writer.writerow(row)
+                    else:
+                        file.write(("\n" if count == 0 else ",\n") + json.dumps(row))
+                    count += 1
+                after = page.next_after
+                if after is None:
+                    break
+            if fmt is ExportFormat.json:
+                file.write("\n]\n")
+        partial.replace(out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    print(f"exported {count} decisions of {experiment_id} to {out}", file=sys.stderr)
 
 
 def _duration(seconds: float) -> str:

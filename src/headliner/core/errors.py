@@ -33,7 +33,15 @@ class NotFoundError(HeadlinerError, LookupError):
 
 
 class ConflictError(HeadlinerError):
-    """The request is well formed but clashes with the current state."""
+    """The request is well formed but clashes with the current state.
+
+    ``loc`` names the part of the request that clashes, when one does (such
+    as ``("header", "idempotency-key")``); empty for the state as a whole.
+    """
+
+    def __init__(self, message: str, *, loc: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class AuthError(HeadlinerError):

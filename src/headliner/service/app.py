@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -115,8 +115,12 @@ async def _headliner_error(request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, StoreUnavailableError):
         headers = {"Retry-After": str(exc.retry_after)}
         logger.warning("database unavailable", extra={"error": repr(exc.__cause__)})
-    parameter = exc.parameter if isinstance(exc, InvalidParameterError) else None
-    body = ErrorPublic.body(str(exc), _ERROR_TYPES[code], () if parameter is None else [parameter])
+    loc: Sequence[str] = ()
+    if isinstance(exc, InvalidParameterError) and exc.parameter is not None:
+        loc = [exc.parameter]
+    elif isinstance(exc, ConflictError):
+        loc = exc.loc
+    body = ErrorPublic.body(str(exc), _ERROR_TYPES[code], loc)
     return JSONResponse(body, status_code=code, headers=headers)
 
 

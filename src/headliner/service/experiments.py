@@ -69,6 +69,7 @@ REQUEST_CONSTRAINTS: dict[str, Interval] = {
     "sends": Interval(int, 1, 100_000_000),  # of a wave
     "reward": Interval(int, 0, 1),  # an explicit outcome: 1 opened, 0 not opened
     "opens": Interval(int, 0),  # a headline's running total of a wave's opens
+    "limit": Interval(int, 1, 1000),  # decisions per page of the decision log
     # POST /v1/plans: a request must not hog a worker (the CLI has no such bound)
     "plan_replications": Interval(int, 1, 2000),
     "plan_steps": Interval(int, 1, 5000),  # waves, or posterior refreshes of per-send traffic
@@ -195,6 +196,25 @@ class DecisionResult:
     replayed: bool
 
 
+class KeyReusedError(ConflictError):
+    """An idempotency key already used for a request with other details (a 409)."""
+
+
+def _same_request(result: DecisionResult, recipient_id: str | None) -> DecisionResult:
+    """``result``, unless it replays a decision made for another request: KeyReusedError.
+
+    A decision request has two details, the key and ``recipient_id``; the key
+    being equal, the stored ``recipient_id`` tells a retry from a reuse.
+    """
+    if result.replayed and result.decision.recipient_id != recipient_id:
+        raise KeyReusedError(
+            "The Idempotency-Key was already used for a different request in this "
+            "experiment (another recipient_id): a new send needs a new key, and a retry "
+            "must repeat the first request exactly."
+        )
+    return result
+
+
 @dataclass(frozen=True)
 class _Choice:
     """The arm chosen for one send, before it is logged."""
@@ -203,6 +223,18 @@ class _Choice:
     index: int  # among the active arms
     arm: int  # the arm's position
     propensity: float
+
+
+@dataclass(frozen=True)
+class DecisionPage:
+    """A page of the decision log, oldest first, with the headline of every arm.
+
+    ``next_after`` is the ``after`` of the next page; None on the last page.
+    """
+
+    decisions: Sequence[DecisionRecord]
+    headlines: Mapping[int, str]
+    next_after: str | None
 
 
 @dataclass(frozen=True)
@@ -369,10 +401,15 @@ class ExperimentService:
         live, and a client retrying a lost response must learn its headline.
         Otherwise ConflictError once the experiment is completed or archived,
         from the cached status or, when that is stale, from the store itself.
+
+        A known key sent with another ``recipient_id`` than the stored
+        decision's is not a retry but a reuse: :class:`KeyReusedError`. Only
+        a replay is compared, with the row its write or look-up already read,
+        so a first request costs nothing more.
         """
         choice = self._choose(experiment_id, idempotency_key)
         if isinstance(choice, DecisionResult):
-            return choice
+            return _same_request(choice, recipient_id)
         try:
             decision, created = self.store.record_decision(
                 experiment_id,
@@ -387,7 +424,7 @@ class ExperimentService:
             # re-reads it instead of choosing again from the stale state.
             self.cache.invalidate(experiment_id)
             raise
-        return self._decided(choice, decision, created)
+        return _same_request(self._decided(choice, decision, created), recipient_id)
 
     async def decide_async(
         self,
@@ -400,7 +437,7 @@ class ExperimentService:
         """:meth:`decide`, with the decision's write awaited through ``writes``."""
         choice = self._choose(experiment_id, idempotency_key)
         if isinstance(choice, DecisionResult):
-            return choice
+            return _same_request(choice, recipient_id)
         try:
             decision, created = await writes.record_decision(
                 experiment_id,
@@ -413,7 +450,7 @@ class ExperimentService:
         except ConflictError:
             self.cache.invalidate(experiment_id)
             raise
-        return self._decided(choice, decision, created)
+        return _same_request(self._decided(choice, decision, created), recipient_id)
 
     def _choose(self, experiment_id: str, idempotency_key: str | None) -> _Choice | DecisionResult:
         """The arm to log for one send; or, once the experiment ended, the replayed decision."""
@@ -472,6 +509,46 @@ class ExperimentService:
             raise NotFoundError(f"Decision {decision_id} not found in experiment {experiment_id}.")
         state = self.cache.get(experiment_id)
         return DecisionResult(decision, state.headline(decision.arm), replayed=False)
+
+    def find_decision(self, experiment_id: str, idempotency_key: str) -> DecisionResult:
+        """The decision logged under the caller's send key (its idempotency key).
+
+        Email service providers report events by their own message id: a
+        sender that used it as the key finds the decision by it. NotFoundError
+        if no decision of the experiment has that key.
+        """
+        decision = self.store.find_decision(experiment_id, idempotency_key)
+        if decision is None:
+            raise NotFoundError(
+                f"No decision with this idempotency key in experiment {experiment_id}."
+            )
+        headline = self._headlines(experiment_id)[decision.arm]
+        return DecisionResult(decision, headline, replayed=False)
+
+    def record_open_by_key(
+        self, experiment_id: str, idempotency_key: str
+    ) -> tuple[str, OpenResult]:
+        """:meth:`record_open` for the decision logged under ``idempotency_key``.
+
+        Returns the decision's id with the result; NotFoundError if no such decision.
+        """
+        decision = self.find_decision(experiment_id, idempotency_key).decision
+        return decision.id, self.record_open(experiment_id, decision.id)
+
+    def list_decisions(
+        self, experiment_id: str, *, after: str | None = None, limit: int = 100
+    ) -> DecisionPage:
+        """A page of at most ``limit`` (1 to 1000) decisions, oldest first, after ``after``."""
+        n = int(REQUEST_CONSTRAINTS["limit"].check(limit, "limit", "DecisionList"))
+        # One more than asked says whether another page follows.
+        records = self.store.list_decisions(experiment_id, after=after, limit=n + 1)
+        page = records[:n]
+        next_after = page[-1].id if len(records) > n else None
+        return DecisionPage(page, self._headlines(experiment_id), next_after)
+
+    def _headlines(self, experiment_id: str) -> dict[int, str]:
+        # From the store, not the cache: a headline added by another worker is in the log.
+        return {arm.arm: arm.headline for arm in self.store.list_arms(experiment_id)}
 
     def record_open(self, experiment_id: str, decision_id: str) -> OpenResult:
         """Report that the send of ``decision_id`` was opened (idempotent)."""

@@ -34,6 +34,7 @@ from headliner.core.stopping import Require, StoppingRule
 from headliner.core.validation import Options
 from headliner.service.experiments import (
     REQUEST_CONSTRAINTS,
+    DecisionPage,
     DecisionResult,
     WaveResult,
     build_spec,
@@ -45,6 +46,7 @@ from headliner.sim.scenarios import within
 from headliner.storage.base import (
     ApiKeyRecord,
     ArmRecord,
+    DecisionRecord,
     ExperimentRecord,
     ExperimentSpec,
     OpenResult,
@@ -414,6 +416,59 @@ class DecisionPublic(BaseModel):
             "recipient_id": d.recipient_id,
             "created_at": d.created_at,
             "replayed": result.replayed,
+        }
+
+
+class DecisionLogPublic(BaseModel):
+    """A logged decision as the decision log lists it, with what became of its send."""
+
+    decision_id: str
+    arm: int
+    headline: str
+    propensity: float
+    recipient_id: str | None
+    idempotency_key: str | None = Field(description="the caller's send key, if it gave one")
+    created_at: float
+    opened_at: float | None = Field(description="first open reported (even late); null if none")
+    outcome: int | None = Field(
+        description="1 opened (inside the window, or an explicit 1), 0 an explicit non-open, "
+        "null not known (yet)"
+    )
+    late: bool = Field(description="the open was reported after the attribution window")
+
+    @staticmethod
+    def payload(decision: DecisionRecord, headline: str) -> dict[str, Any]:
+        """One row as a plain dict (JSON-ready)."""
+        return {
+            "decision_id": decision.id,
+            "arm": decision.arm,
+            "headline": headline,
+            "propensity": decision.propensity,
+            "recipient_id": decision.recipient_id,
+            "idempotency_key": decision.idempotency_key,
+            "created_at": decision.created_at,
+            "opened_at": decision.opened_at,
+            "outcome": decision.outcome,
+            "late": decision.late,
+        }
+
+
+class DecisionListPublic(BaseModel):
+    """A page of the decision log, oldest first."""
+
+    decisions: list[DecisionLogPublic]
+    next_after: str | None = Field(
+        description="pass as `after` for the next page; null on the last page"
+    )
+
+    @staticmethod
+    def payload(page: DecisionPage) -> dict[str, Any]:
+        """The page as a plain dict (JSON-ready)."""
+        return {
+            "decisions": [
+                DecisionLogPublic.payload(d, page.headlines[d.arm]) for d in page.decisions
+            ],
+            "next_after": page.next_after,
         }
 
 

@@ -101,6 +101,17 @@ def check_wave_totals(
             )
 
 
+def wave_total_lowered(
+    wave_id: str, arm: int, headline: str | None, total: int, stored: int
+) -> ConflictError:
+    """The error of a report whose running total of an arm is below the stored one."""
+    return ConflictError(
+        f"Wave {wave_id!r}: {total} opens reported for headline {headline!r} (#{arm}), "
+        f"below the running total of {stored} already stored. Totals never go down; "
+        "nothing of this report was stored."
+    )
+
+
 def age_edges(edges: Sequence[float], window_seconds: float) -> tuple[float, ...]:
     """The bin edges of ``pending_sends`` and ``open_delays`` as a tuple of floats.
 
@@ -137,6 +148,13 @@ def arm_not_found(experiment_id: str, arm: int) -> NotFoundError:
 
 def decision_not_found(decision_id: str) -> NotFoundError:
     return NotFoundError(f"Decision {decision_id!r} not found.")
+
+
+def unknown_cursor(experiment_id: str, after: str) -> InvalidParameterError:
+    return InvalidParameterError(
+        f"after must be the id of a decision of experiment {experiment_id!r}; {after!r} is none.",
+        parameter="after",
+    )
 
 
 def wave_not_found(experiment_id: str, wave_id: str) -> NotFoundError:

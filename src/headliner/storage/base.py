@@ -237,8 +237,8 @@ class OpenDelays:
         Seconds: the largest delay that could have been seen for these sends,
         the attribution window once their window has passed. Before that,
         for decisions the lower edge of their age bin at ``now``; for a wave
-        ``reported_at - created_at`` (or ``at - created_at`` if its increase
-        was reported later, by a report that also carried a stale total).
+        ``max(reported_at, at) - created_at``, ``at`` being when its
+        increase was reported.
     count : numpy.ndarray of float64
         How many opens the group holds.
     """
@@ -279,9 +279,8 @@ class WaveRecord:
     """A wave: a batch of sends split over arms; ``arm_to_opens`` are counted opens.
 
     ``reported_at`` is when the wave's opens were last observed inside its
-    window: the time of the latest report made by ``created_at + window`` in
-    which no total was below the stored one (see
-    :meth:`Store.record_wave_opens`); None if no such report was made.
+    window: the time of the latest report made by ``created_at + window``
+    (see :meth:`Store.record_wave_opens`); None if no such report was made.
     """
 
     id: str
@@ -406,6 +405,21 @@ class Store(Protocol):
         """The experiment's decision logged under ``idempotency_key``, or None."""
         ...
 
+    def list_decisions(
+        self, experiment_id: str, *, after: str | None = None, limit: int = 100
+    ) -> list[DecisionRecord]:
+        """At most ``limit`` of the experiment's decisions, oldest first, after ``after``.
+
+        Ordered by ``created_at``, equal times by id; ``after`` is the id of
+        the last decision of the previous page (None: from the first): pages
+        never repeat a decision, nor skip one logged before the previous page
+        was read.
+        NotFoundError for an unknown experiment; InvalidParameterError
+        (parameter ``after``) if ``after`` is not a decision of this
+        experiment, or (``limit``) unless ``limit`` is a positive integer.
+        """
+        ...
+
     def record_open(
         self, experiment_id: str, decision_id: str, now: float, window_seconds: float
     ) -> OpenResult:
@@ -450,20 +464,21 @@ class Store(Protocol):
     ) -> WaveRecord:
         """Raise each arm's running total of opens for the wave (idempotent).
 
-        Totals never go down: a total at or below the stored one changes
-        nothing. Increases reported by ``created_at + window`` count; later
-        increases are late. ConflictError if a total exceeds the arm's sends
-        (an arm absent from the wave has 0 sends); nothing is changed then.
+        Totals never go down: a total equal to the stored one changes nothing
+        (a retry is harmless); ConflictError, naming the arm's headline and
+        the stored total, if a total is below the stored one. Increases
+        reported by ``created_at + window`` count; later increases are late.
+        ConflictError if a total exceeds the arm's sends (an arm absent from
+        the wave has 0 sends). A refused report changes nothing, whatever
+        else it raises: all or nothing.
 
         Reports of one wave are serialized, so that each in-window increase
         of an arm's counted opens is logged exactly, with ``now``, for
         :meth:`open_delays` (late increases are not). A report made by
-        ``created_at + window`` in which no arm's total is below the stored
-        one sets ``reported_at`` to ``now`` (never back in time): totals equal
-        to the stored ones say "still these totals at ``now``", and arms the
-        report does not name are taken as observed at ``now`` too, unchanged.
-        A report with a lower total is a stale retry and leaves
-        ``reported_at`` alone, whatever else it raises.
+        ``created_at + window`` sets ``reported_at`` to ``now`` (never back in
+        time): totals equal to the stored ones say "still these totals at
+        ``now``", and arms the report does not name are taken as observed at
+        ``now`` too, unchanged.
         """
         ...
 

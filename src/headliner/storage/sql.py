@@ -90,6 +90,7 @@ from headliner.storage.engine import (
 from headliner.storage.schema import (
     api_keys,
     arms,
+    decisions,
     experiments,
     snapshots,
     wave_arms,
@@ -533,6 +534,44 @@ class SqlStore:
                 self._require_experiment(conn, experiment_id)
         return None if row is None else decision_record(row)
 
+    def list_decisions(
+        self, experiment_id: str, *, after: str | None = None, limit: int = 100
+    ) -> list[DecisionRecord]:
+        """The experiment's decisions, oldest first (equal times by id), after ``after``.
+
+        One query per arm, each a range scan of the counts index (which leads
+        with experiment and arm, then ``created_at``), merged here: every page
+        costs about ``limit`` rows per arm, however far into the log it is.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidParameterError(
+                f"limit must be a positive integer. Got {limit!r} instead.", parameter="limit"
+            )
+        d = decisions.c
+        with self._engine.connect() as conn:
+            query = sa.select(arms.c.arm).where(arms.c.experiment_id == experiment_id)
+            positions = list(conn.execute(query).scalars())
+            if not positions:
+                self._require_experiment(conn, experiment_id)
+            since = None
+            if after is not None:
+                cursor = sa.select(d.created_at).where(
+                    d.id == after, d.experiment_id == experiment_id
+                )
+                since = conn.execute(cursor).scalar()
+                if since is None:
+                    raise common.unknown_cursor(experiment_id, after)
+            rows: list[Row[Any]] = []
+            for arm in positions:
+                page = sa.select(decisions).where(d.experiment_id == experiment_id, d.arm == arm)
+                if since is not None:
+                    page = page.where(
+                        d.created_at >= since, sa.or_(d.created_at > since, d.id > after)
+                    )
+                rows.extend(conn.execute(page.order_by(d.created_at, d.id).limit(limit)))
+        rows.sort(key=lambda row: (row.created_at, row.id))
+        return [decision_record(row) for row in rows[:limit]]
+
     def get_decision(self, decision_id: str) -> DecisionRecord:
         """The decision, or NotFoundError."""
         with self._engine.connect() as conn:
@@ -640,7 +679,8 @@ class SqlStore:
         on SQLite the write transaction holds the database's lock), so one
         report of a wave runs at a time and what it reads next is current:
         each arm's increase is logged, computed from its row by the INSERT
-        itself, before the conditional UPDATE raises the total.
+        itself, before the conditional UPDATE raises the total. A total below
+        the stored one is refused under the same lock, before anything is written.
         """
         key = {"p_experiment_id": experiment_id, "p_wave_id": wave_id, "p_now": float(now)}
         with self._writer.begin() as conn:
@@ -652,6 +692,16 @@ class SqlStore:
                 arm: before.arm_to_opens[arm] + before.arm_to_late_opens[arm]
                 for arm in before.arm_to_sends
             }
+            lowered = sorted(a for a, t in arm_to_total_opens.items() if t < stored.get(a, 0))
+            if lowered:
+                arm = lowered[0]
+                query = sa.select(arms.c.headline).where(
+                    arms.c.experiment_id == experiment_id, arms.c.arm == arm
+                )
+                headline = conn.execute(query).scalar()
+                raise common.wave_total_lowered(
+                    wave_id, arm, headline, arm_to_total_opens[arm], stored[arm]
+                )
             params = [
                 {**key, "p_arm": int(arm), "p_total": int(total)}
                 for arm, total in sorted(arm_to_total_opens.items())
@@ -663,8 +713,7 @@ class SqlStore:
                 conn.execute(RAISE_WAVE_OPENS, params)
             elif params:
                 conn.execute(RAISE_WAVE_LATE_OPENS, params)
-            stale = any(total < stored.get(arm, 0) for arm, total in arm_to_total_opens.items())
-            if in_window and not stale:
+            if in_window:
                 conn.execute(SET_WAVE_REPORTED_AT, key)
             return self._wave(conn, experiment_id, wave_id)
 

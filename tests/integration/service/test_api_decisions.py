@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -71,6 +72,56 @@ def test_retried_decision_with_idempotency_key_returns_the_same_decision(
     assert {r.json()["decision_id"] for r in replays} == {first.json()["decision_id"]}
     assert all(r.json()["replayed"] for r in replays)
     assert sum(a["sends"] for a in report["arms"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("where", "loc"),
+    [("header", ["header", "idempotency-key"]), ("body", ["body", "idempotency_key"])],
+)
+def test_a_key_reused_for_a_different_request_is_409_and_stores_nothing(
+    client: TestClient, new_experiment: NewExperiment, where: str, loc: list[str]
+) -> None:
+    experiment = new_experiment()
+    url = f"/v1/experiments/{experiment['id']}/decisions"
+
+    def send(recipient: str | None) -> Any:
+        body: dict[str, Any] = {} if recipient is None else {"recipient_id": recipient}
+        if where == "header":
+            return client.post(url, json=body, headers={"Idempotency-Key": "send-7"})
+        return client.post(url, json={**body, "idempotency_key": "send-7"})
+
+    first = send("r-1")
+    retry = send("r-1")
+    other = send("r-2")
+    without = send(None)
+
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json() == {**first.json(), "replayed": True}
+    for reused in (other, without):
+        assert reused.status_code == 409, reused.text
+        (error,) = reused.json()["detail"]
+        assert error["loc"] == loc
+        assert error["type"] == "conflict"
+        assert "Idempotency-Key was already used for a different request" in error["msg"]
+    report = client.get(f"/v1/experiments/{experiment['id']}/report").json()
+    assert sum(a["sends"] for a in report["arms"]) == 1
+
+
+def test_a_key_reused_for_a_different_request_is_409_after_completion(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    experiment = new_experiment()
+    url = f"/v1/experiments/{experiment['id']}"
+    first = client.post(f"{url}/decisions", json={"idempotency_key": "k", "recipient_id": "a"})
+    client.post(f"{url}/complete", json={"winner_arm": 0})
+
+    replay = client.post(f"{url}/decisions", json={"idempotency_key": "k", "recipient_id": "a"})
+    reused = client.post(f"{url}/decisions", json={"idempotency_key": "k", "recipient_id": "b"})
+
+    assert replay.status_code == 200
+    assert replay.json()["decision_id"] == first.json()["decision_id"]
+    assert reused.status_code == 409
+    assert reused.json()["detail"][0]["loc"] == ["body", "idempotency_key"]
 
 
 def test_idempotency_key_in_header_and_body_must_agree(
@@ -311,3 +362,126 @@ def test_field_errors_name_the_body_field(
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "recipient_id"]
+
+
+# --- by the caller's send key ------------------------------------------------------------
+@pytest.mark.parametrize("key", ["msg-1", "<0100018f.a1@email.example.com>", "esp/2024 #7?x=1"])
+def test_a_decision_is_found_and_opened_by_its_send_key(
+    client: TestClient, new_experiment: NewExperiment, key: str
+) -> None:
+    experiment = new_experiment()
+    url = f"/v1/experiments/{experiment['id']}/decisions"
+    made = client.post(url, headers={"Idempotency-Key": key}, json={"recipient_id": "r"}).json()
+    by_key = f"{url}/by-key/{quote(key, safe='')}"
+
+    found = client.get(by_key)
+    first = client.post(f"{by_key}/open")
+    again = client.post(f"{by_key}/open")
+    by_id = client.post(f"{url}/{made['decision_id']}/open")
+
+    assert found.status_code == 200, found.text
+    assert found.json() == made
+    assert first.json() == {
+        "decision_id": made["decision_id"],
+        "result": "counted",
+        "counted": True,
+    }
+    assert again.json()["result"] == by_id.json()["result"] == "duplicate"
+    report = client.get(f"/v1/experiments/{experiment['id']}/report").json()
+    assert sum(a["opens"] for a in report["arms"]) == 1
+
+
+def test_an_unknown_send_key_is_404_and_stores_nothing(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    experiment = new_experiment()
+    url = f"/v1/experiments/{experiment['id']}/decisions"
+    client.post(url, headers={"Idempotency-Key": "known"})
+
+    for response in (client.get(f"{url}/by-key/nope"), client.post(f"{url}/by-key/nope/open")):
+        assert response.status_code == 404
+        assert "No decision with this idempotency key" in response.json()["detail"][0]["msg"]
+    assert client.get("/v1/experiments/nope/decisions/by-key/known").status_code == 404
+    assert client.get(url).json()["decisions"][0]["opened_at"] is None
+
+
+# --- the decision log --------------------------------------------------------------------
+def test_the_decision_log_pages_oldest_first_with_what_became_of_each_send(
+    client: TestClient, new_experiment: NewExperiment, clock: ManualClock
+) -> None:
+    experiment = new_experiment()
+    url = f"/v1/experiments/{experiment['id']}/decisions"
+    made = []
+    for i in range(7):
+        made.append(_decide(client, experiment["id"], json={"recipient_id": f"r{i}"}))
+        clock.advance(1.0 if i != 3 else 0.0)  # two decisions at the same time
+    opened_at = clock.now()
+    client.post(f"{url}/{made[2]['decision_id']}/open")
+    client.post(f"{url}/{made[4]['decision_id']}/outcome", json={"reward": 0})
+
+    pages, after = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 3} if after is None else {"limit": 3, "after": after}
+        response = client.get(url, params=params)
+        assert response.status_code == 200, response.text
+        pages.append(response.json()["decisions"])
+        after = response.json()["next_after"]
+        if after is None:
+            break
+
+    assert [len(p) for p in pages] == [3, 3, 1]
+    listed = [row for page in pages for row in page]
+    assert sorted(r["decision_id"] for r in listed) == sorted(d["decision_id"] for d in made)
+    assert [(r["created_at"], r["decision_id"]) for r in listed] == sorted(
+        (r["created_at"], r["decision_id"]) for r in listed
+    )
+    by_id = {r["decision_id"]: r for r in listed}
+    for d in made:
+        row = by_id[d["decision_id"]]
+        assert {k: row[k] for k in ("arm", "headline", "propensity", "recipient_id")} == {
+            k: d[k] for k in ("arm", "headline", "propensity", "recipient_id")
+        }
+        assert row["created_at"] == d["created_at"]
+    assert by_id[made[2]["decision_id"]]["opened_at"] == opened_at
+    assert by_id[made[2]["decision_id"]]["outcome"] == 1
+    assert by_id[made[4]["decision_id"]]["outcome"] == 0
+    assert by_id[made[4]["decision_id"]]["opened_at"] is None
+    assert by_id[made[0]["decision_id"]]["opened_at"] is None
+    assert by_id[made[0]["decision_id"]]["outcome"] is None
+
+
+def test_the_decision_log_of_a_new_experiment_is_empty(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    experiment = new_experiment()
+
+    response = client.get(f"/v1/experiments/{experiment['id']}/decisions")
+
+    assert response.json() == {"decisions": [], "next_after": None}
+    assert client.get("/v1/experiments/nope/decisions").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "true"}, "limit"),
+        ({"after": ""}, "after"),
+        ({"after": "f" * 32}, "after"),
+        ({"after": "a\x00"}, "after"),
+    ],
+)
+def test_the_decision_log_refuses_bad_pages_naming_the_field(
+    client: TestClient, new_experiment: NewExperiment, params: dict[str, str], field: str
+) -> None:
+    experiment = new_experiment()
+    other = new_experiment()
+    foreign = _decide(client, other["id"])["decision_id"]
+    if params.get("after") == "f" * 32:
+        params = {"after": foreign}  # a decision, but of another experiment
+
+    response = client.get(f"/v1/experiments/{experiment['id']}/decisions", params=params)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", field]

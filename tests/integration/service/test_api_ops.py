@@ -160,8 +160,8 @@ def test_unknown_route_is_404(client: TestClient, path: str) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("post", "/health"), ("delete", "/v1/experiments"), ("get", "/v1/experiments/x/decisions")],
-    ids=["post health", "delete experiments", "get decisions"],
+    [("post", "/health"), ("delete", "/v1/experiments"), ("delete", "/v1/experiments/x/decisions")],
+    ids=["post health", "delete experiments", "delete decisions"],
 )
 def test_wrong_method_is_405(client: TestClient, method: str, path: str) -> None:
     assert client.request(method.upper(), path).status_code == 405

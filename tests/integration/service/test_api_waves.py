@@ -64,21 +64,50 @@ def test_running_totals_count_once_and_never_go_down(
     url = f"/v1/experiments/{experiment['id']}/allocations/{wave['wave_id']}/opens"
 
     client.post(url, json={"opens": [{"arm": 0, "opens": 10}, {"headline": "B", "opens": 4}]})
-    client.post(url, json={"opens": [{"arm": 0, "opens": 10}]})  # a retry: no change
+    retry = client.post(url, json={"opens": [{"arm": 0, "opens": 10}]})  # a retry: no change
     clock.advance(HOUR)
-    client.post(url, json={"opens": [{"arm": 0, "opens": 8}, {"arm": 1, "opens": 6}]})
+    lower = client.post(url, json={"opens": [{"arm": 0, "opens": 8}, {"arm": 1, "opens": 6}]})
     clock.advance(10 * HOUR)
     latest = client.post(url, json={"opens": [{"arm": 2, "opens": 3}]})  # after the window
     report = client.get(f"/v1/experiments/{experiment['id']}/report").json()
 
+    assert retry.status_code == 200
+    assert lower.status_code == 409  # and arm 1's rise to 6 is not stored either
     by_arm = {a["arm"]: a for a in latest.json()["allocation"]}
-    assert (by_arm[0]["opens"], by_arm[1]["opens"], by_arm[2]["opens"]) == (10, 6, 0)
+    assert (by_arm[0]["opens"], by_arm[1]["opens"], by_arm[2]["opens"]) == (10, 4, 0)
     assert by_arm[2]["late_opens"] == 3
     arms = report["arms"]
-    assert [a["opens"] for a in arms] == [10, 6, 0]
+    assert [a["opens"] for a in arms] == [10, 4, 0]
     assert [a["late_opens"] for a in arms] == [0, 0, 3]
-    assert [a["non_opens"] for a in arms] == [90, 94, 100]
+    assert [a["non_opens"] for a in arms] == [90, 96, 100]
     assert all(a["pending"] == 0 for a in arms)
+
+
+def test_a_lower_running_total_is_409_naming_the_stored_total_and_stores_nothing(
+    client: TestClient, new_experiment: NewExperiment
+) -> None:
+    experiment = new_experiment()
+    wave = _allocate(client, experiment["id"], 3000)
+    url = f"/v1/experiments/{experiment['id']}/allocations/{wave['wave_id']}/opens"
+    first = client.post(
+        url, json={"opens": [{"headline": "A", "opens": 812}, {"arm": 1, "opens": 5}]}
+    )
+    assert first.status_code == 200, first.text
+
+    lower = client.post(
+        url, json={"opens": [{"arm": 1, "opens": 9}, {"headline": "A", "opens": 800}]}
+    )
+    equal = client.post(url, json={"opens": [{"headline": "A", "opens": 812}]})
+
+    assert lower.status_code == 409
+    (error,) = lower.json()["detail"]
+    assert error["type"] == "conflict"
+    assert "800 opens reported for headline 'A'" in error["msg"]
+    assert "running total of 812 already stored" in error["msg"]
+    assert equal.status_code == 200
+    assert equal.json()["allocation"] == first.json()["allocation"]
+    stored = client.get(f"/v1/experiments/{experiment['id']}/allocations/{wave['wave_id']}")
+    assert stored.json()["allocation"] == first.json()["allocation"]
 
 
 def test_wave_sends_are_pending_until_the_window_passes(

@@ -17,10 +17,17 @@ import pytest
 import typer
 
 from headliner.cli import app, main
-from headliner.service.schemas import ApiKeyPublic, ExperimentSummary, ReportPublic
+from headliner.service.schemas import (
+    ApiKeyPublic,
+    DecisionLogPublic,
+    ExperimentSummary,
+    ReportPublic,
+)
 from headliner.service.settings import get_settings
+from headliner.storage.sql import open_store
 
 REFERENCE = Path(__file__).resolve().parents[3] / "scenarios" / "reference.yaml"
+T0 = 1_700_000_000.0
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +64,8 @@ def test_the_tree_has_the_lifecycle_commands() -> None:
         ("experiments", "archive"),
         ("experiments", "headlines", "add"),
         ("experiments", "headlines", "retire"),
+        ("experiments", "decisions", "list"),
+        ("experiments", "decisions", "export"),
     ]:
         assert path in COMMANDS
 
@@ -84,8 +93,22 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         (["experiments", "create", "--from", "nope.yaml"], "nope.yaml"),
         (["keys", "list", "--format", "xml"], "--format"),
         (["experiments", "headlines", "retire", "x", "first"], "ARM"),
+        (["experiments", "decisions", "list", "x", "--limit", "0"], "--limit"),
+        (["experiments", "decisions", "export", "x"], "--out"),
+        (["experiments", "decisions", "export", "x", "--out", "f", "-f", "xml"], "--format"),
     ],
-    ids=["unknown-option", "out-of-range", "typo", "missing-id", "no-file", "bad-format", "arm"],
+    ids=[
+        "unknown-option",
+        "out-of-range",
+        "typo",
+        "missing-id",
+        "no-file",
+        "bad-format",
+        "arm",
+        "limit",
+        "no-out",
+        "export-format",
+    ],
 )
 def test_a_usage_error_is_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], argv: list[str], says: str
@@ -112,6 +135,8 @@ def test_a_bare_group_prints_its_help_and_exits_2(
         (["experiments", "report", "nope"], {}, 2, "not found"),
         (["keys", "revoke", "nope"], {}, 2, "not found"),
         (["experiments", "complete", "nope", "--winner", "0"], {}, 2, "not found"),
+        (["experiments", "decisions", "list", "nope"], {}, 2, "not found"),
+        (["experiments", "decisions", "export", "nope", "--out", "d.csv"], {}, 2, "not found"),
         (["db", "upgrade"], {"HEADLINER_DATABASE_URL": "mysql://x/y"}, 2, "database URL"),
         (["keys", "list"], {"HEADLINER_PORT": "abc"}, 2, "invalid setting port"),
         (["keys", "list"], {"HEADLINER_CONFIG": "nope.yaml"}, 2, "not a file"),
@@ -122,7 +147,17 @@ def test_a_bare_group_prints_its_help_and_exits_2(
             "database",
         ),
     ],
-    ids=["report", "revoke", "complete", "mysql", "port", "config", "unreachable"],
+    ids=[
+        "report",
+        "revoke",
+        "complete",
+        "decisions",
+        "export",
+        "mysql",
+        "port",
+        "config",
+        "unreachable",
+    ],
 )
 def test_a_failure_exits_non_zero_with_one_line(
     capsys: pytest.CaptureFixture[str],
@@ -199,3 +234,53 @@ def test_keys_list_formats(capsys: pytest.CaptureFixture[str]) -> None:
     assert key.name == "ci"
     code, out, _ = run(capsys, "keys", "list")
     assert key.id in out and "UTC" in out  # a readable date, not an epoch number
+
+
+def test_decisions_list_and_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "experiments", "create", "--from", str(REFERENCE))
+    assert code == 0, err
+    experiment_id = out.strip()
+    store = open_store(get_settings().database_url)
+    try:
+        made = [
+            store.record_decision(experiment_id, i % 5, 0.2, T0 + i, recipient_id=f"r{i}")[0]
+            for i in range(25)
+        ]
+        store.record_open(experiment_id, made[3].id, T0 + 30, 3600.0)
+    finally:
+        store.close()
+
+    code, out, err = run(capsys, "experiments", "decisions", "list", experiment_id)
+    assert code == 0, err
+    assert made[0].id in out and made[19].id in out and made[20].id not in out  # 20 by default
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert err == f"more: --after {made[19].id}\n"
+
+    code, out, err = run(
+        capsys, "experiments", "decisions", "list", experiment_id, "--after", made[19].id,
+        "--format", "json",
+    )  # fmt: skip
+    page = [DecisionLogPublic.model_validate(row) for row in json.loads(out)]
+    assert [d.decision_id for d in page] == [d.id for d in made[20:]]
+    assert err == ""
+
+    code, out, _ = run(capsys, "experiments", "decisions", "list", experiment_id, "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows[3]["opened_at"] == str(T0 + 30) and rows[4]["opened_at"] == ""
+
+    for fmt in ("csv", "json"):
+        target = tmp_path / f"decisions.{fmt}"
+        code, out, err = run(
+            capsys, "experiments", "decisions", "export", experiment_id, "--out", str(target),
+            "--format", fmt,
+        )  # fmt: skip
+        assert code == 0, err
+        assert "exported 25 decisions" in err
+        text = target.read_text()
+        exported = list(csv.DictReader(io.StringIO(text))) if fmt == "csv" else json.loads(text)
+        assert [row["decision_id"] for row in exported] == [d.id for d in made]
+        assert [row["recipient_id"] for row in exported] == [f"r{i}" for i in range(25)]
+        assert not target.with_name(target.name + ".part").exists()
+    _, out, _ = run(capsys, "experiments", "report", experiment_id, "--format", "json")
+    headlines = [a.headline for a in ReportPublic.model_validate_json(out).arms]
+    assert [row["headline"] for row in exported] == [headlines[i % 5] for i in range(25)]

@@ -47,7 +47,7 @@ CHECKS = [
 def fuzzed_app(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[FastAPI, dict[str, str]]]:
-    """The app on a fresh SQLite file, running, with an experiment, a decision and a wave."""
+    """The app on a fresh SQLite file, running, with an experiment, a keyed decision and a wave."""
     from headliner.storage.migrate import upgrade
 
     path: Path = tmp_path_factory.mktemp("fuzz") / "headliner.db"
@@ -68,12 +68,15 @@ def fuzzed_app(
     with TestClient(app) as client:
         created = client.post("/v1/experiments", json={"name": "fuzz", "headlines": ["A", "B"]})
         experiment_id = created.json()["id"]
-        decision = client.post(f"/v1/experiments/{experiment_id}/decisions").json()
+        decision = client.post(
+            f"/v1/experiments/{experiment_id}/decisions", headers={"Idempotency-Key": "send-1"}
+        ).json()
         wave = client.post(f"/v1/experiments/{experiment_id}/allocations", json={"sends": 100})
         ids = {
             "experiment_id": experiment_id,
             "decision_id": decision["decision_id"],
             "wave_id": wave.json()["wave_id"],
+            "idempotency_key": "send-1",
         }
         yield app, ids
     store.close()

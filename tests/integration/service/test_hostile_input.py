@@ -10,6 +10,7 @@ Runs on SQLite and PostgreSQL (the ``client`` fixture is parametrized).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ EXPERIMENTS = "/v1/experiments"
 EXPERIMENT = EXPERIMENTS + "/{experiment_id}"
 DECISIONS = EXPERIMENT + "/decisions"
 DECISION = DECISIONS + "/{decision_id}"
+BY_KEY = DECISIONS + "/by-key/{idempotency_key:path}"
 WAVES = EXPERIMENT + "/allocations"
 WAVE = WAVES + "/{wave_id}"
 PLANS = "/v1/plans"
@@ -138,6 +140,16 @@ CASES = [
     Case("GET", DECISION, "decision_id", ids={"decision_id": NUL}),
     Case("POST", DECISION + "/open", "decision_id", ids={"decision_id": NUL}),
     Case("POST", DECISION + "/open", "experiment_id", ids={"experiment_id": "x" + NUL}),
+    Case("GET", DECISIONS, "after", params={"after": "a\x00"}),
+    Case("GET", DECISIONS, "after", params={"after": "0" * 32}),  # no such decision
+    Case("GET", DECISIONS, "limit", params={"limit": "0"}),
+    Case("GET", DECISIONS, "limit", params={"limit": "NaN"}),
+    Case("GET", DECISIONS, "limit", params={"limit": "1001"}),
+    Case("GET", BY_KEY, "idempotency_key", ids={"idempotency_key": "k" + NUL}),
+    Case("GET", BY_KEY, "idempotency_key", ids={"idempotency_key": "k" * 256}),
+    Case("POST", BY_KEY + "/open", "idempotency_key", ids={"idempotency_key": NUL}),
+    Case("POST", BY_KEY + "/open", "idempotency_key", ids={"idempotency_key": "esc%1B"}),
+    Case("POST", BY_KEY + "/open", "experiment_id", ids={"experiment_id": "x" + NUL}),
     Case("POST", DECISION + "/outcome", "reward", _json('{"reward": NaN}')),
     Case("POST", DECISION + "/outcome", "reward", _json('{"reward": true}')),
     Case("POST", DECISION + "/outcome", "reward", _json('{"reward": Infinity}')),
@@ -179,7 +191,9 @@ def world(client: TestClient) -> dict[str, str]:
     created = client.post(EXPERIMENTS, json={"name": "Spring sale", "headlines": ["A", "B"]})
     assert created.status_code == 201, created.text
     experiment_id = created.json()["id"]
-    decision = client.post(f"{EXPERIMENTS}/{experiment_id}/decisions")
+    decision = client.post(
+        f"{EXPERIMENTS}/{experiment_id}/decisions", headers={"Idempotency-Key": "send-1"}
+    )
     assert decision.status_code == 201, decision.text
     wave = client.post(f"{EXPERIMENTS}/{experiment_id}/allocations", json={"sends": 100})
     assert wave.status_code == 201, wave.text
@@ -187,6 +201,7 @@ def world(client: TestClient) -> dict[str, str]:
         "experiment_id": experiment_id,
         "decision_id": decision.json()["decision_id"],
         "wave_id": wave.json()["wave_id"],
+        "idempotency_key": "send-1",
         "arm": "0",
     }
 
@@ -197,17 +212,20 @@ def _observable_state(client: TestClient, ids: dict[str, str]) -> dict[str, Any]
     report = client.get(f"{EXPERIMENTS}/{experiment_id}/report").json()
     wave = client.get(f"{EXPERIMENTS}/{experiment_id}/allocations/{ids['wave_id']}").json()
     decision = client.get(f"{EXPERIMENTS}/{experiment_id}/decisions/{ids['decision_id']}").json()
+    log = client.get(f"{EXPERIMENTS}/{experiment_id}/decisions").json()
     counted = ("arm", "headline", "active", "sends", "opens", "non_opens", "late_opens")
     return {
         "experiments": listed,
         "arms": [{k: arm[k] for k in counted} for arm in report["arms"]],
         "wave": wave,
         "decision": decision,
+        "log": log,
     }
 
 
 def _send(client: TestClient, case: Case, ids: dict[str, str]) -> Any:
-    path = case.route.format(**{**ids, **case.ids})
+    # Without the converters of the route's template ({key:path}).
+    path = re.sub(r":\w+}", "}", case.route).format(**{**ids, **case.ids})
     headers = {"content-type": "application/json", **case.headers}
     return client.request(
         case.method, path, content=case.content, params=case.params, headers=headers

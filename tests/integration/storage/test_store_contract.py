@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from headliner.core.errors import ConflictError, NotFoundError
+from headliner.core.errors import ConflictError, InvalidParameterError, NotFoundError
 from headliner.storage.base import (
     ArmRecord,
     ExperimentRecord,
@@ -272,6 +272,47 @@ def test_find_decision_by_idempotency_key(store: Store) -> None:
         store.find_decision(UNKNOWN, "k")
 
 
+def test_list_decisions_pages_oldest_first_across_arms(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    store.record_decision(other.id, 0, 0.5, T0)  # another experiment's: never listed
+    # Times out of arm order, some equal (ordered by id then), one arm retired later.
+    made = [
+        store.record_decision(exp.id, arm, 0.5, T0 + at)[0]
+        for arm, at in [(2, 5.0), (0, 1.0), (1, 1.0), (0, 3.0), (1, 1.0), (2, 0.0), (0, 9.0)]
+    ]
+    store.retire_arm(exp.id, 2, T0 + 10)
+    store.record_open(exp.id, made[1].id, T0 + 2, WINDOW)
+    expected = sorted([store.get_decision(d.id) for d in made], key=lambda d: (d.created_at, d.id))
+
+    pages, after = [], None
+    while True:
+        page = store.list_decisions(exp.id, after=after, limit=3)
+        pages.append(page)
+        if len(page) < 3:
+            break
+        after = page[-1].id
+
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [d for p in pages for d in p] == expected
+    assert store.list_decisions(exp.id, limit=100) == expected
+    assert store.list_decisions(exp.id, after=expected[-1].id) == []
+    assert store.list_decisions(other.id, limit=5)[0].experiment_id == other.id
+
+
+def test_list_decisions_refuses_unknown_experiments_and_cursors(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    foreign, _ = store.record_decision(other.id, 0, 0.5, T0)
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.list_decisions(UNKNOWN)
+    with pytest.raises(InvalidParameterError, match="after must be the id of a decision"):
+        store.list_decisions(exp.id, after=foreign.id)
+    for limit in (0, -1, True):
+        with pytest.raises(InvalidParameterError, match="limit"):
+            store.list_decisions(exp.id, limit=limit)
+
+
 def test_record_decision_unknown_experiment_or_arm(store: Store) -> None:
     exp = make_experiment(store)
     with pytest.raises(NotFoundError, match="Arm 3 not found"):
@@ -399,13 +440,17 @@ def test_wave_opens_are_running_totals(store: Store) -> None:
     after = store.record_wave_opens(exp.id, wave.id, {0: 10, 1: 4}, T0 + 5, WINDOW)
     assert dict(after.arm_to_opens) == {0: 10, 1: 4}
     assert after.reported_at == T0 + 5
-    # Same totals again, or lower ones: no count changes (retries are safe). The
-    # same totals were still observed at T0 + 6; lower ones are stale and move nothing.
+    # The same totals again change no count (retries are safe): still observed at T0 + 6.
     same = store.record_wave_opens(exp.id, wave.id, {0: 10, 1: 4}, T0 + 6, WINDOW)
     assert same == replace(after, reported_at=T0 + 6)
-    for totals in ({0: 3}, {1: 0}):
-        again = store.record_wave_opens(exp.id, wave.id, totals, T0 + 7, WINDOW)
-        assert again == same
+    # Lower ones are refused, naming the headline and the stored total.
+    for totals, named in (
+        ({0: 3}, r"'48 Hours Only: Save 25%' \(#0\), below the running total of 10"),
+        ({1: 0}, "'Your Exclusive"),
+    ):
+        with pytest.raises(ConflictError, match=named):
+            store.record_wave_opens(exp.id, wave.id, totals, T0 + 7, WINDOW)
+        assert store.get_wave(exp.id, wave.id) == same
     raised = store.record_wave_opens(exp.id, wave.id, {0: 25}, T0 + WINDOW, WINDOW)
     assert dict(raised.arm_to_opens) == {0: 25, 1: 4}
     assert raised.reported_at == T0 + WINDOW
@@ -413,6 +458,21 @@ def test_wave_opens_are_running_totals(store: Store) -> None:
     assert (dict(late.arm_to_opens), dict(late.arm_to_late_opens)) == ({0: 25, 1: 4}, {0: 5, 1: 0})
     assert late.reported_at == T0 + WINDOW  # a report after the window observes nothing counted
     assert store.get_wave(exp.id, wave.id) == late
+
+
+def test_a_lower_wave_total_refuses_the_whole_report(store: Store) -> None:
+    exp = make_experiment(store)
+    wave = store.record_wave(exp.id, {0: 1000, 1: 1000}, T0)
+    before = store.record_wave_opens(exp.id, wave.id, {0: 812, 1: 40}, T0 + 5, WINDOW)
+
+    # Arm 1 rises, arm 0 goes down: nothing of the report is stored.
+    with pytest.raises(
+        ConflictError, match="800 opens reported for headline '48 Hours.*running total of 812"
+    ):
+        store.record_wave_opens(exp.id, wave.id, {0: 800, 1: 50}, T0 + 6, WINDOW)
+
+    assert store.get_wave(exp.id, wave.id) == before
+    assert store.arm_counts(exp.id, T0 + 6, WINDOW)[1].opens == 40
 
 
 @pytest.mark.parametrize(

@@ -137,7 +137,7 @@ def replay_wave(store: Store, now: float) -> str:
         (T0 + 10, {0: 10}),
         (T0 + WINDOW, {0: 15, 1: 5}),  # at the end of the window: counted
         (T0 + WINDOW + 1, {0: 20}),  # 5 more, late
-        (T0 + 120, {1: 3}),  # below the stored total: nothing
+        (T0 + 120, {1: 5}),  # the same total again: nothing
     ]
     for at, totals in reports:
         if at <= now:

@@ -120,7 +120,8 @@ def test_in_window_increases_are_logged_exactly(store: Store) -> None:
     wave = store.record_wave(exp, {0: 100, 1: 50, 2: 10}, T0).id
     store.record_wave_opens(exp, wave, {0: 10, 1: 4, 2: 0}, T0 + 5, WINDOW)
     store.record_wave_opens(exp, wave, {0: 10, 1: 4}, T0 + 6, WINDOW)  # same: nothing logged
-    store.record_wave_opens(exp, wave, {0: 3, 1: 2}, T0 + 7, WINDOW)  # lower: nothing
+    with pytest.raises(ConflictError):  # lower: refused, nothing logged
+        store.record_wave_opens(exp, wave, {0: 3, 1: 2}, T0 + 7, WINDOW)
     store.record_wave_opens(exp, wave, {0: 25, 1: 4}, T0 + 20, WINDOW)
     store.record_wave_opens(exp, wave, {1: 9}, T0 + WINDOW, WINDOW)  # at the end: counted
     assert logged(store, wave) == [
@@ -171,11 +172,14 @@ def test_reported_at_follows_the_reports_that_observe_the_totals(store: Store) -
     assert report({0: 10, 1: 4}, 6) == T0 + 6
     # An arm not named keeps its total and counts as observed then.
     assert report({0: 12}, 8) == T0 + 8
-    # A stale retry (a total below the stored one) moves nothing ...
-    assert report({0: 11}, 9) == T0 + 8
-    # ... even when it raises another arm; that increase is still logged, at its time.
-    assert report({0: 3, 1: 6}, 10) == T0 + 8
-    assert logged(store, wave)[-1] == (1, T0 + 10, 2)
+    # A total below the stored one is refused and moves nothing ...
+    with pytest.raises(ConflictError):
+        report({0: 11}, 9)
+    # ... even when the report raises another arm: nothing of it is logged.
+    with pytest.raises(ConflictError):
+        report({0: 3, 1: 6}, 10)
+    assert store.get_wave(exp, wave).reported_at == T0 + 8
+    assert logged(store, wave)[-1] == (0, T0 + 8, 2)
     # A report stamped earlier than the last observation does not move it back.
     assert report({0: 12, 1: 6}, 7) == T0 + 8
     assert report({0: 12, 1: 6}, 11) == T0 + 11
@@ -225,7 +229,8 @@ def test_pending_sends_of_waves_are_aged_when_last_reported(store: Store) -> Non
     store.record_wave_opens(exp, twice, {0: 2}, NOW - 40, WINDOW)
     stale = store.record_wave(exp, {1: 9}, NOW - 90).id
     store.record_wave_opens(exp, stale, {1: 3}, NOW - 85, WINDOW)
-    store.record_wave_opens(exp, stale, {1: 1}, NOW - 80, WINDOW)  # stale: age stays 5
+    with pytest.raises(ConflictError):  # lower: refused, age stays 5
+        store.record_wave_opens(exp, stale, {1: 1}, NOW - 80, WINDOW)
     store.record_wave(exp, {0: 50}, NOW - WINDOW)  # its window has just passed
     store.record_wave(exp, {0: 50}, NOW - 200)
 
@@ -311,13 +316,16 @@ def test_open_delays_of_waves_are_the_logged_increases(store: Store) -> None:
     for at, total in ((10.0, 5), (40.0, 8), (WINDOW + 20, 9)):  # the last one is late
         store.record_wave_opens(exp, matured.id, {0: total}, matured.created_at + at, WINDOW)
     recent = store.record_wave(exp, {1: 20}, NOW - 30)
-    for at, total in ((5.0, 2), (12.0, 3), (20.0, 1)):  # the last one is stale
+    for at, total in ((5.0, 2), (12.0, 3)):
         store.record_wave_opens(exp, recent.id, {1: total}, recent.created_at + at, WINDOW)
     mixed = store.record_wave(exp, {0: 20, 1: 20}, NOW - 20)
     store.record_wave_opens(exp, mixed.id, {0: 4, 1: 4}, mixed.created_at + 2, WINDOW)
-    # Raises arm 0 but lowers arm 1: reported_at stays at +2; arm 0's increase was seen at +8.
-    store.record_wave_opens(exp, mixed.id, {0: 6, 1: 3}, mixed.created_at + 8, WINDOW)
+    # Raises arm 0 but lowers arm 1: refused whole; reported_at stays at +2, nothing logged.
+    with pytest.raises(ConflictError):
+        store.record_wave_opens(exp, mixed.id, {0: 6, 1: 3}, mixed.created_at + 8, WINDOW)
     assert store.get_wave(exp, mixed.id).reported_at == mixed.created_at + 2
+    # An increase reported before the last observation is seen by then.
+    store.record_wave_opens(exp, mixed.id, {0: 6}, mixed.created_at + 1, WINDOW)
     store.record_wave(exp, {0: 20}, NOW - 10)  # never reported: nothing
 
     delays = store.open_delays(exp, NOW, WINDOW, EDGES)
@@ -329,7 +337,7 @@ def test_open_delays_of_waves_are_the_logged_increases(store: Store) -> None:
             (5.0, 12.0, 2.0): 1,
             (12.0, 12.0, 1.0): 1,
             (2.0, 2.0, 4.0): 2,
-            (8.0, 8.0, 2.0): 1,
+            (1.0, 2.0, 2.0): 1,
         }
     )
     # Right truncation holds for every entry, the mixed report's included.

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Request, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from headliner.core.errors import InvalidParameterError
+from headliner.core.errors import ConflictError, InvalidParameterError
 from headliner.service.deps import ContextDep, context_of
+from headliner.service.experiments import KeyReusedError
 from headliner.service.routes import API_PREFIX, ERRORS, CheckedRoute
 from headliner.service.schemas import (
     DecisionCreate,
+    DecisionListPublic,
     DecisionPublic,
+    ErrorPublic,
     OpenPublic,
     OutcomeCreate,
     OutcomePublic,
@@ -36,11 +39,30 @@ router = APIRouter(
 )
 
 
+def _unsafe(where: str, name: str) -> RequestValidationError:
+    return RequestValidationError(
+        [
+            {
+                "type": "string_unsafe",
+                "loc": (where, name),
+                "msg": "String must not contain control characters (such as NUL)",
+            }
+        ]
+    )
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=DecisionPublic,
-    responses={200: {"model": DecisionPublic, "description": "Replay of an idempotency key"}},
+    responses={
+        200: {"model": DecisionPublic, "description": "Replay of an idempotency key"},
+        409: {
+            "model": ErrorPublic,
+            "description": "The experiment has ended, or the idempotency key was already "
+            "used for a different request",
+        },
+    },
 )
 async def create_decision(
     experiment_id: str,
@@ -57,40 +79,122 @@ async def create_decision(
     headline at this moment (burn-in and floor included), for off-policy
     evaluation later. A retried request with the same idempotency key gets
     the stored decision back (200 instead of 201).
+
+    The key follows Stripe's contract: the same key with a different request
+    (another ``recipient_id``) is refused with 409, its error naming where
+    the key came from (``header``/``idempotency-key`` or
+    ``body``/``idempotency_key``), and nothing is stored. 409, not 422: the
+    request is valid in itself (it would succeed under a fresh key) and
+    clashes only with what is stored, which is what 409 means throughout this
+    API; a 422 here always asks the caller to fix the request itself.
     """
     context = context_of(request)
     recipient_id = body.recipient_id if body is not None else None
     key = body.idempotency_key if body is not None else None
     if idempotency_key is not None:
         if unsafe_text(idempotency_key):
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "string_unsafe",
-                        "loc": ("header", "idempotency-key"),
-                        "msg": "String must not contain control characters (such as NUL)",
-                    }
-                ]
-            )
+            raise _unsafe("header", "idempotency-key")
         if key is not None and key != idempotency_key:
             raise InvalidParameterError(
                 "The Idempotency-Key header and the body's idempotency_key differ."
             )
         key = idempotency_key
-    if context.writes is not None:
-        result = await context.service.decide_async(
-            context.writes, experiment_id, recipient_id=recipient_id, idempotency_key=key
-        )
-    else:
-        result = await context.run(
-            context.service.decide, experiment_id, recipient_id=recipient_id, idempotency_key=key
-        )
+    try:
+        if context.writes is not None:
+            result = await context.service.decide_async(
+                context.writes, experiment_id, recipient_id=recipient_id, idempotency_key=key
+            )
+        else:
+            result = await context.run(
+                context.service.decide,
+                experiment_id,
+                recipient_id=recipient_id,
+                idempotency_key=key,
+            )
+    except KeyReusedError as exc:
+        where = ("header", "idempotency-key") if idempotency_key else ("body", "idempotency_key")
+        raise ConflictError(str(exc), loc=where) from None
     if not result.replayed:
         context.metrics.decisions.inc()
     return JSONResponse(
         DecisionPublic.payload(result),
         status_code=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED,
     )
+
+
+@router.get("", response_model=DecisionListPublic)
+async def list_decisions(
+    experiment_id: str,
+    context: ContextDep,
+    after: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="The `next_after` of the previous page: the id of its last decision",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Decisions per page")] = 100,
+) -> Response:
+    """The decision log, oldest first (equal times by id), a page at a time.
+
+    Each decision comes with what became of its send (``opened_at``,
+    ``outcome``, ``late``). Follow ``next_after`` until it is null to read
+    the whole log; ``headliner experiments decisions export`` does that to a file.
+    """
+    if after is not None and unsafe_text(after):
+        raise _unsafe("query", "after")
+    try:
+        page = await context.run(
+            context.service.list_decisions, experiment_id, after=after, limit=limit
+        )
+    except InvalidParameterError as exc:
+        if exc.parameter != "after":
+            raise
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "after"), "msg": str(exc)}]
+        ) from None
+    return JSONResponse(DecisionListPublic.payload(page))
+
+
+SendKey = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=255,
+        description="The idempotency key the decision was made with (the caller's send key, "
+        "such as the email service provider's message id); percent-encoded",
+    ),
+]
+
+
+@router.get("/by-key/{idempotency_key:path}")
+async def get_decision_by_key(
+    experiment_id: str, idempotency_key: SendKey, context: ContextDep
+) -> DecisionPublic:
+    """The decision made with this idempotency key (404 if none).
+
+    For events reported by the caller's send key, such as an email service
+    provider's webhooks keyed by its message id, when that id was the key.
+    """
+    result = await context.run(context.service.find_decision, experiment_id, idempotency_key)
+    return DecisionPublic.model_validate(DecisionPublic.payload(result))
+
+
+@router.post("/by-key/{idempotency_key:path}/open", response_model=OpenPublic)
+async def record_open_by_key(
+    experiment_id: str, idempotency_key: SendKey, context: ContextDep
+) -> Response:
+    """Report an open of the decision made with this idempotency key (404 if none).
+
+    The same as ``POST .../decisions/{decision_id}/open`` once the decision
+    is found: idempotent, and ``result`` says counted, duplicate or late.
+    """
+    decision_id, result = await context.run(
+        context.service.record_open_by_key, experiment_id, idempotency_key
+    )
+    context.metrics.opens.labels(result.value).inc()
+    return _open_response(decision_id, result)
 
 
 @router.get("/{decision_id}")
@@ -114,6 +218,10 @@ async def record_open(experiment_id: str, decision_id: str, request: Request) ->
     else:
         result = await context.run(context.service.record_open, experiment_id, decision_id)
     context.metrics.opens.labels(result.value).inc()
+    return _open_response(decision_id, result)
+
+
+def _open_response(decision_id: str, result: OpenResult) -> JSONResponse:
     return JSONResponse(
         {
             "decision_id": decision_id,

@@ -38,7 +38,7 @@ from headliner.core.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
-from headliner.service.auth import KeyCache
+from headliner.service.auth import KeyCache, PixelSigner
 from headliner.service.clock import Clock, SystemClock
 from headliner.service.deps import AppContext, Runner
 from headliner.service.experiments import ExperimentService, warm_up
@@ -53,6 +53,7 @@ from headliner.service.routes import (
     experiments,
     fast,
     ops,
+    pixel,
     plans,
 )
 from headliner.service.schemas import ErrorPublic
@@ -245,6 +246,7 @@ def create_app(
             metrics=metrics,
             run=Runner(threaded=config.store_calls_in_threadpool),
             writes=writes,
+            pixel=None if config.pixel_secret is None else PixelSigner(config.pixel_secret),
         )
         # Load the compiled kernels now (compile them on a cold cache), not on the first requests.
         await anyio.to_thread.run_sync(warm_up)
@@ -274,6 +276,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.include_router(ops.router)
+    app.include_router(pixel.router)
     # The hot routes first: the router tries routes in order.
     for module in (decisions, experiments, arms, allocations, plans):
         app.include_router(module.router)

@@ -13,7 +13,9 @@ another process takes effect within that time.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import threading
 
@@ -102,3 +104,42 @@ class KeyCache:
         if record.revoked_at is not None:
             raise AuthError(f"API key {record.id} has been revoked.", revoked=True)
         return record
+
+
+class PixelSigner:
+    """Tokens for tracking pixels: a decision's ids with an HMAC, unguessable without the secret.
+
+    A mail client fetches ``/pixel/<token>.gif`` with no API key, so the token
+    itself must prove the open: it carries the experiment and decision ids
+    (32 bytes) and the first 16 bytes of their HMAC-SHA256 under
+    ``HEADLINER_PIXEL_SECRET``, all base64url (64 characters). Every worker
+    and every restart with the same secret reads the same tokens.
+
+    Examples
+    --------
+    >>> signer = PixelSigner("s" * 32)
+    >>> token = signer.token("a" * 32, "b" * 32)
+    >>> signer.read(token) == ("a" * 32, "b" * 32), signer.read(token[:-2] + "AA")
+    (True, None)
+    """
+
+    def __init__(self, secret: str) -> None:
+        self._key = secret.encode("utf-8")
+
+    def _mac(self, ids: bytes) -> bytes:
+        return hmac.new(self._key, ids, hashlib.sha256).digest()[:16]
+
+    def token(self, experiment_id: str, decision_id: str) -> str:
+        """The token of one decision (ids are 32 hex characters, as the store makes them)."""
+        ids = bytes.fromhex(experiment_id + decision_id)
+        return base64.urlsafe_b64encode(ids + self._mac(ids)).decode("ascii").rstrip("=")
+
+    def read(self, token: str) -> tuple[str, str] | None:
+        """The (experiment id, decision id) a token names, or None for a token not ours."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (ValueError, TypeError):
+            return None
+        if len(raw) != 48 or not hmac.compare_digest(raw[32:], self._mac(raw[:32])):
+            return None
+        return raw[:16].hex(), raw[16:32].hex()

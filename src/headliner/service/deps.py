@@ -18,7 +18,7 @@ from typing import Annotated, ParamSpec, TypeVar
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from headliner.service.auth import KeyCache
+from headliner.service.auth import KeyCache, PixelSigner
 from headliner.service.experiments import ExperimentService
 from headliner.service.metrics import Metrics
 from headliner.service.settings import Settings
@@ -74,6 +74,14 @@ class AppContext:
     run: Runner
     writes: AsyncHotWrites | None = None
     """The hot writes awaited on PostgreSQL (None: through ``run``, as every other call)."""
+    pixel: PixelSigner | None = None
+    """Signs and reads tracking-pixel tokens (None: no ``HEADLINER_PIXEL_SECRET``)."""
+
+    def open_pixel(self, experiment_id: str, decision_id: str) -> str | None:
+        """The path of a decision's tracking pixel, or None without a pixel secret."""
+        if self.pixel is None:
+            return None
+        return f"/pixel/{self.pixel.token(experiment_id, decision_id)}.gif"
 
 
 def context_of(request: Request) -> AppContext:

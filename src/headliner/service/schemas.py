@@ -402,9 +402,14 @@ class DecisionPublic(BaseModel):
     recipient_id: str | None
     created_at: float
     replayed: bool = Field(description="True when an idempotency key returned a stored decision")
+    open_pixel: str | None = Field(
+        default=None,
+        description="path of this send's tracking pixel (GET, no API key: put it in the "
+        "email); null when the service has no HEADLINER_PIXEL_SECRET",
+    )
 
     @staticmethod
-    def payload(result: DecisionResult) -> dict[str, object]:
+    def payload(result: DecisionResult, open_pixel: str | None = None) -> dict[str, object]:
         """The response body as a plain dict (the hot path skips model validation)."""
         d = result.decision
         return {
@@ -416,6 +421,7 @@ class DecisionPublic(BaseModel):
             "recipient_id": d.recipient_id,
             "created_at": d.created_at,
             "replayed": result.replayed,
+            "open_pixel": open_pixel,
         }
 
 

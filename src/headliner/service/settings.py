@@ -146,6 +146,9 @@ class Settings(BaseSettings):
         INFO logs one JSON line per request.
     seed : int or None, default=None
         Seed of the decision generator; None draws it from OS entropy (production).
+    pixel_secret : str or None, default=None
+        Signs tracking-pixel tokens (at least 32 characters, the same for every
+        worker); None: decisions carry no ``open_pixel`` and ``/pixel`` counts nothing.
     store_calls_in_threadpool : bool, default=False
         Run store calls in the thread pool instead of inline on the event loop
         (inline measured faster on SQLite and PostgreSQL alike; see
@@ -177,6 +180,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     seed: int | None = Field(default=None, ge=0)
     store_calls_in_threadpool: bool = False
+    pixel_secret: str | None = Field(default=None, min_length=32)
 
     @field_validator("database_url")
     @classmethod

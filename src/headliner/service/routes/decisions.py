@@ -116,8 +116,9 @@ async def create_decision(
         raise ConflictError(str(exc), loc=where) from None
     if not result.replayed:
         context.metrics.decisions.inc()
+    d = result.decision
     return JSONResponse(
-        DecisionPublic.payload(result),
+        DecisionPublic.payload(result, context.open_pixel(d.experiment_id, d.id)),
         status_code=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED,
     )
 
@@ -178,7 +179,10 @@ async def get_decision_by_key(
     provider's webhooks keyed by its message id, when that id was the key.
     """
     result = await context.run(context.service.find_decision, experiment_id, idempotency_key)
-    return DecisionPublic.model_validate(DecisionPublic.payload(result))
+    d = result.decision
+    return DecisionPublic.model_validate(
+        DecisionPublic.payload(result, context.open_pixel(d.experiment_id, d.id))
+    )
 
 
 @router.post("/by-key/{idempotency_key:path}/open", response_model=OpenPublic)
@@ -201,7 +205,10 @@ async def record_open_by_key(
 async def get_decision(experiment_id: str, decision_id: str, context: ContextDep) -> DecisionPublic:
     """A logged decision (arm, propensity, time, recipient)."""
     result = await context.run(context.service.get_decision, experiment_id, decision_id)
-    return DecisionPublic.model_validate(DecisionPublic.payload(result))
+    d = result.decision
+    return DecisionPublic.model_validate(
+        DecisionPublic.payload(result, context.open_pixel(d.experiment_id, d.id))
+    )
 
 
 @router.post("/{decision_id}/open", response_model=OpenPublic)

@@ -15,7 +15,8 @@ comes from the per-experiment :class:`~headliner.service.state.StateCache`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -410,7 +411,7 @@ class ExperimentService:
         choice = self._choose(experiment_id, idempotency_key)
         if isinstance(choice, DecisionResult):
             return _same_request(choice, recipient_id)
-        try:
+        with self._stale_on_conflict(experiment_id):
             decision, created = self.store.record_decision(
                 experiment_id,
                 choice.arm,
@@ -419,11 +420,6 @@ class ExperimentService:
                 recipient_id=recipient_id,
                 idempotency_key=idempotency_key,
             )
-        except ConflictError:
-            # The store saw a status this process has not yet: the next request
-            # re-reads it instead of choosing again from the stale state.
-            self.cache.invalidate(experiment_id)
-            raise
         return _same_request(self._decided(choice, decision, created), recipient_id)
 
     async def decide_async(
@@ -438,7 +434,7 @@ class ExperimentService:
         choice = self._choose(experiment_id, idempotency_key)
         if isinstance(choice, DecisionResult):
             return _same_request(choice, recipient_id)
-        try:
+        with self._stale_on_conflict(experiment_id):
             decision, created = await writes.record_decision(
                 experiment_id,
                 choice.arm,
@@ -447,10 +443,20 @@ class ExperimentService:
                 recipient_id=recipient_id,
                 idempotency_key=idempotency_key,
             )
+        return _same_request(self._decided(choice, decision, created), recipient_id)
+
+    @contextmanager
+    def _stale_on_conflict(self, experiment_id: str) -> Iterator[None]:
+        """Drop the cached state when the store refuses a write with ConflictError.
+
+        The store saw a status this process has not yet: the next request
+        re-reads it instead of choosing again from the stale state.
+        """
+        try:
+            yield
         except ConflictError:
             self.cache.invalidate(experiment_id)
             raise
-        return _same_request(self._decided(choice, decision, created), recipient_id)
 
     def _choose(self, experiment_id: str, idempotency_key: str | None) -> _Choice | DecisionResult:
         """The arm to log for one send; or, once the experiment ended, the replayed decision."""

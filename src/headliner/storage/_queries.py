@@ -16,6 +16,7 @@ from headliner.storage.base import (
     DecisionRecord,
     ExperimentRecord,
     ExperimentStatus,
+    KeyScope,
 )
 from headliner.storage.schema import (
     arms,
@@ -55,6 +56,7 @@ def experiment_record(row: Row[Any]) -> ExperimentRecord:
         burn_in_share=float(row.burn_in_share),
         delay_prior={str(k): float(v) for k, v in row.delay_prior.items()},
         plan=None if row.plan is None else dict(row.plan),
+        winner_declared_at=opt_float(row.winner_declared_at),
     )
 
 
@@ -80,11 +82,25 @@ def decision_record(row: Row[Any]) -> DecisionRecord:
 
 
 def api_key_record(row: Row[Any]) -> ApiKeyRecord:
-    return ApiKeyRecord(row.id, row.name, float(row.created_at), opt_float(row.revoked_at))
+    return ApiKeyRecord(
+        row.id, row.name, float(row.created_at), opt_float(row.revoked_at), KeyScope(row.scope)
+    )
 
 
 def arm_map(values: Mapping[str, float]) -> dict[int, float]:
     return {int(arm): float(value) for arm, value in values.items()}
+
+
+def estimate_map(
+    values: Mapping[str, Sequence[float]] | None,
+) -> dict[int, tuple[float, float, float]] | None:
+    if values is None:
+        return None
+    return {int(arm): (float(v[0]), float(v[1]), float(v[2])) for arm, v in values.items()}
+
+
+def sends_map(values: Mapping[str, int] | None) -> dict[int, int] | None:
+    return None if values is None else {int(arm): int(n) for arm, n in values.items()}
 
 
 # --- aggregation (the delayed-feedback rule of headliner.storage.base) ----------------
@@ -141,6 +157,58 @@ WAVE_COUNTS = (
     .group_by(_w.arm)
 )
 """Per arm: the same six counts over an experiment's waves (a wave matures as a block)."""
+
+
+def decision_propensities(epoch_starts: Sequence[float]) -> sa.Select[Any]:
+    """Per-send decisions by arm, propensity and epoch: sends and counted opens.
+
+    Epoch ``e`` holds the decisions made from ``epoch_starts[e - 1]`` (on)
+    until ``epoch_starts[e]`` (epoch 0: before the first start); the store
+    passes the times at which headlines were added or retired, so that every
+    decision of an epoch was made with the same headlines active.
+    """
+    return (
+        sa.select(
+            _d.arm,
+            _d.propensity,
+            _bin(_d.created_at, tuple(epoch_starts)).label("epoch"),
+            sa.func.count().label("sends"),
+            _count(_d.outcome == 1).label("opens"),
+        )
+        .where(_d.experiment_id == _experiment_id)
+        .group_by(_d.arm, _d.propensity, sa.literal_column("epoch"))
+    )
+
+
+_wave_totals = (
+    sa.select(
+        _w.wave_id.label("wave_id"),
+        sa.func.sum(_w.sends).label("total"),
+        sa.func.count().label("n_arms"),
+    )
+    .join(waves, waves.c.id == _w.wave_id)
+    .where(waves.c.experiment_id == _experiment_id)
+    .group_by(_w.wave_id)
+    .subquery("totals")
+)
+
+WAVE_PROPENSITIES = (
+    sa.select(_w.arm, _w.sends, _w.opens, _wave_totals.c.total, _wave_totals.c.n_arms)
+    .join(_wave_totals, _wave_totals.c.wave_id == _w.wave_id)
+    .where(_w.sends > 0)
+)
+"""Per (wave, arm) with sends: sends, counted opens, the wave's total and its headline count."""
+
+SENDS_SINCE = sa.select(
+    sa.select(sa.func.count())
+    .where(_d.experiment_id == _experiment_id, _d.created_at > _cutoff)
+    .scalar_subquery()
+    + sa.select(sa.func.coalesce(sa.func.sum(_w.sends), 0))
+    .join(waves, waves.c.id == _w.wave_id)
+    .where(waves.c.experiment_id == _experiment_id, waves.c.created_at > _cutoff)
+    .scalar_subquery()
+)
+"""Sends (decisions and waves' sends) made after ``p_cutoff``."""
 
 
 # --- hot-path statements, built once -----------------------------------------------------

@@ -126,6 +126,9 @@ class ExperimentRecord:
     burn_in_share: float
     delay_prior: Mapping[str, float]  # as in ExperimentSpec; empty when unset
     plan: Mapping[str, Any] | None = None  # as in ExperimentSpec
+    # When the current winner was named (by the stopping rule or by hand); None: not yet,
+    # or named before this was recorded.
+    winner_declared_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -294,12 +297,70 @@ class WaveRecord:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """P(best) and allocation share per arm at one moment, for plots."""
+    """The active arms' P(best), allocation share and estimate at one moment, for plots.
+
+    ``arm_to_estimate`` holds each arm's delay-aware posterior mean and the
+    bounds of its 95% credible interval, ``(mean, low, high)``, as the report
+    computes them; ``arm_to_sends`` its sends so far; ``burn_in`` whether
+    burn-in was on. Snapshots stored before these were recorded have None.
+    """
 
     experiment_id: str
     at: float
     arm_to_p_best: Mapping[int, float]
     arm_to_allocation: Mapping[int, float]
+    arm_to_estimate: Mapping[int, tuple[float, float, float]] | None = None
+    arm_to_sends: Mapping[int, int] | None = None
+    burn_in: bool | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class PropensityGroups:
+    """An experiment's sends in groups that share a headline, a propensity and a headcount.
+
+    Arrays of equal length, one entry per group, in no meaningful order: the
+    input of the off-policy estimates (inverse propensity weighting) and of
+    the sample-ratio check. A per-send decision's propensity is the one it
+    was logged with; a wave's sends of a headline get the headline's share of
+    that wave. Groups without sends are left out.
+
+    Attributes
+    ----------
+    arm : numpy.ndarray of int64
+        The headline's position.
+    propensity : numpy.ndarray of float64
+        The chance the sends had of getting that headline, in (0, 1].
+    n_arms : numpy.ndarray of int64
+        Active headlines when the sends were made (a wave: the headlines it was split over).
+    sends, opens : numpy.ndarray of int64
+        Sends of the group and their counted opens (late opens left out).
+    wave : numpy.ndarray of bool
+        The group's sends came in a wave (False: per-send decisions).
+    """
+
+    arm: NDArray[np.int64]
+    propensity: NDArray[np.float64]
+    n_arms: NDArray[np.int64]
+    sends: NDArray[np.int64]
+    opens: NDArray[np.int64]
+    wave: NDArray[np.bool_]
+
+    def __post_init__(self) -> None:
+        lengths = {len(getattr(self, name)) for name in self.__dataclass_fields__}
+        if len(lengths) != 1:
+            raise ValueError(
+                "arm, propensity, n_arms, sends, opens and wave must have equal lengths."
+            )
+
+    def __len__(self) -> int:
+        return len(self.sends)
+
+
+class KeyScope(StrEnum):
+    """What an API key may do: everything, or only read (GET on /v1 and the dashboard)."""
+
+    FULL = "full"
+    READ = "read"
 
 
 @dataclass(frozen=True)
@@ -310,6 +371,7 @@ class ApiKeyRecord:
     name: str
     created_at: float
     revoked_at: float | None
+    scope: KeyScope = KeyScope.FULL
 
 
 @runtime_checkable
@@ -354,7 +416,9 @@ class Store(Protocol):
 
         ConflictError (naming the current status) otherwise. ``winner_arm`` and
         ``winner_reason`` are stored when given (NotFoundError if no such
-        arm); COMPLETED also sets ``completed_at``.
+        arm); COMPLETED also sets ``completed_at``. Naming a winner sets
+        ``winner_declared_at`` to ``now``, unless the same winner was named
+        before (its first time is kept).
         """
         ...
 
@@ -533,8 +597,23 @@ class Store(Protocol):
         """
         ...
 
+    def propensity_groups(self, experiment_id: str) -> PropensityGroups:
+        """Every send so far, grouped by headline, propensity and active headlines.
+
+        Per-send decisions by ``(arm, propensity)`` and by the number of
+        headlines active when they were made (from the arms' creation and
+        retirement times); each wave's sends of a headline as one group whose
+        propensity is the headline's share of the wave. Scans the decisions:
+        not for the hot path. NotFoundError for an unknown experiment.
+        """
+        ...
+
+    def sends_since(self, experiment_id: str, since: float) -> int:
+        """Sends (decisions and waves' sends) made after ``since``; NotFoundError if unknown."""
+        ...
+
     def record_snapshot(self, snapshot: Snapshot) -> None:
-        """Append a P(best)/allocation snapshot."""
+        """Append a snapshot."""
         ...
 
     def list_snapshots(self, experiment_id: str, *, limit: int = 1000) -> list[Snapshot]:
@@ -542,7 +621,9 @@ class Store(Protocol):
         ...
 
     # --- API keys -------------------------------------------------------------
-    def create_api_key(self, name: str, secret_hash: str, now: float) -> ApiKeyRecord:
+    def create_api_key(
+        self, name: str, secret_hash: str, now: float, *, scope: KeyScope = KeyScope.FULL
+    ) -> ApiKeyRecord:
         """Store a key by the hash of its secret; ConflictError if the hash exists."""
         ...
 

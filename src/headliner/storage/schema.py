@@ -71,6 +71,8 @@ experiments = sa.Table(
     sa.Column("winner_reason", sa.Text, nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("completed_at", Time, nullable=True),
+    # When the current winner was named; NULL: none yet, or named before this was kept.
+    sa.Column("winner_declared_at", Time, nullable=True),
 )
 
 arms = sa.Table(
@@ -152,6 +154,11 @@ snapshots = sa.Table(
     # JSON objects keyed by the arm's position as a string (JSON keys are strings).
     sa.Column("arm_to_p_best", sa.JSON, nullable=False),
     sa.Column("arm_to_allocation", sa.JSON, nullable=False),
+    # {arm: [posterior mean, 95% low, 95% high]}, {arm: sends}, burn-in on; NULL in
+    # snapshots stored before they were recorded.
+    sa.Column("arm_to_estimate", sa.JSON, nullable=True),
+    sa.Column("arm_to_sends", sa.JSON, nullable=True),
+    sa.Column("burn_in", sa.Boolean, nullable=True),
     sa.Index(None, "experiment_id", "at"),
 )
 
@@ -164,4 +171,6 @@ api_keys = sa.Table(
     sa.Column("secret_hash", sa.String(128), nullable=False, unique=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("revoked_at", Time, nullable=True),
+    # "full" or "read" (KeyScope); keys made before scopes existed are full.
+    sa.Column("scope", sa.String(16), nullable=False, server_default=sa.text("'full'")),
 )

@@ -46,19 +46,24 @@ from headliner.storage._queries import (
     PENDING_WAVE_SENDS,
     RAISE_WAVE_LATE_OPENS,
     RAISE_WAVE_OPENS,
+    SENDS_SINCE,
     SET_OUTCOME,
     SET_WAVE_REPORTED_AT,
     WAVE_COUNTS,
     WAVE_OPEN_DELAYS,
+    WAVE_PROPENSITIES,
     api_key_record,
     arm_map,
     arm_record,
+    decision_propensities,
     decision_record,
     delay_queries,
+    estimate_map,
     experiment_is_live,
     experiment_record,
     insert_decision,
     opt_float,
+    sends_map,
 )
 from headliner.storage.base import (
     LIVE_STATUSES,
@@ -69,9 +74,11 @@ from headliner.storage.base import (
     ExperimentRecord,
     ExperimentSpec,
     ExperimentStatus,
+    KeyScope,
     OpenDelays,
     OpenResult,
     PendingSends,
+    PropensityGroups,
     Snapshot,
     Store,
     WaveRecord,
@@ -415,6 +422,18 @@ class SqlStore:
             values["winner_reason"] = winner_reason
         if status is ExperimentStatus.COMPLETED:
             values["completed_at"] = now
+        if winner_arm is not None:
+            # Confirming the winner already named keeps the time it was first named.
+            values["winner_declared_at"] = sa.case(
+                (
+                    sa.and_(
+                        experiments.c.winner_arm == winner_arm,
+                        experiments.c.winner_declared_at.is_not(None),
+                    ),
+                    experiments.c.winner_declared_at,
+                ),
+                else_=sa.literal(float(now), sa.Double()),
+            )
         # One conditional UPDATE: two concurrent moves cannot both pass the check.
         update = (
             experiments.update()
@@ -807,13 +826,74 @@ class SqlStore:
             count=np.array([row.count for row in [*decided, *reported]], dtype=np.float64),
         )
 
+    def propensity_groups(self, experiment_id: str) -> PropensityGroups:
+        """Every send so far, grouped by headline, propensity and active headlines.
+
+        Two queries: the decisions grouped in the database by arm, propensity
+        and epoch (the spans between additions and retirements of headlines,
+        a balanced CASE over their times), and one row per (wave, arm) with
+        the wave's total and headline count.
+        """
+        params = {"p_experiment_id": experiment_id}
+        with self._engine.connect() as conn:
+            query = sa.select(arms).where(arms.c.experiment_id == experiment_id)
+            arm_rows = [arm_record(row) for row in conn.execute(query)]
+            if not arm_rows:
+                self._require_experiment(conn, experiment_id)
+            first = min(a.created_at for a in arm_rows)
+            changes = sorted(
+                {a.created_at for a in arm_rows if a.created_at > first}
+                | {a.retired_at for a in arm_rows if a.retired_at is not None}
+            )
+            decided = conn.execute(decision_propensities(changes), params).all()
+            waved = conn.execute(WAVE_PROPENSITIES, params).all()
+
+        def active_at(when: float) -> int:
+            return sum(
+                a.created_at <= when and (a.retired_at is None or a.retired_at > when)
+                for a in arm_rows
+            )
+
+        # Epoch e starts at changes[e - 1]; epoch 0 at the experiment's creation.
+        headcount = [active_at(when) for when in [first, *changes]]
+        n_decided = len(decided)
+        return PropensityGroups(
+            arm=np.array([r.arm for r in decided] + [r.arm for r in waved], dtype=np.int64),
+            propensity=np.array(
+                [float(r.propensity) for r in decided] + [r.sends / r.total for r in waved],
+                dtype=np.float64,
+            ),
+            n_arms=np.array(
+                [headcount[r.epoch] for r in decided] + [r.n_arms for r in waved], dtype=np.int64
+            ),
+            sends=np.array([r.sends for r in decided] + [r.sends for r in waved], dtype=np.int64),
+            opens=np.array(
+                [int(r.opens or 0) for r in decided] + [r.opens for r in waved], dtype=np.int64
+            ),
+            wave=np.arange(n_decided + len(waved)) >= n_decided,
+        )
+
+    def sends_since(self, experiment_id: str, since: float) -> int:
+        """Sends (decisions and waves' sends) made after ``since``."""
+        params = {"p_experiment_id": experiment_id, "p_cutoff": float(since)}
+        with self._engine.connect() as conn:
+            self._require_experiment(conn, experiment_id)
+            return int(conn.execute(SENDS_SINCE, params).scalar() or 0)
+
     def record_snapshot(self, snapshot: Snapshot) -> None:
-        """Append a P(best)/allocation snapshot."""
+        """Append a snapshot."""
+        estimate = snapshot.arm_to_estimate
+        sends = snapshot.arm_to_sends
         values = {
             "experiment_id": snapshot.experiment_id,
             "at": snapshot.at,
             "arm_to_p_best": {str(k): float(v) for k, v in snapshot.arm_to_p_best.items()},
             "arm_to_allocation": {str(k): float(v) for k, v in snapshot.arm_to_allocation.items()},
+            "arm_to_estimate": None
+            if estimate is None
+            else {str(k): [float(x) for x in v] for k, v in estimate.items()},
+            "arm_to_sends": None if sends is None else {str(k): int(v) for k, v in sends.items()},
+            "burn_in": snapshot.burn_in,
         }
         with self._writer.begin() as conn:
             self._require_experiment(conn, snapshot.experiment_id)
@@ -836,17 +916,34 @@ class SqlStore:
                 at=float(row.at),
                 arm_to_p_best=arm_map(row.arm_to_p_best),
                 arm_to_allocation=arm_map(row.arm_to_allocation),
+                arm_to_estimate=estimate_map(row.arm_to_estimate),
+                arm_to_sends=sends_map(row.arm_to_sends),
+                burn_in=None if row.burn_in is None else bool(row.burn_in),
             )
             for row in reversed(rows)
         ]
 
     # --- API keys -------------------------------------------------------------
-    def create_api_key(self, name: str, secret_hash: str, now: float) -> ApiKeyRecord:
+    def create_api_key(
+        self, name: str, secret_hash: str, now: float, *, scope: KeyScope = KeyScope.FULL
+    ) -> ApiKeyRecord:
         """Store a key by the hash of its secret; ConflictError if the hash exists."""
-        key = ApiKeyRecord(id=common.new_id(), name=name, created_at=float(now), revoked_at=None)
+        key = ApiKeyRecord(
+            id=common.new_id(),
+            name=name,
+            created_at=float(now),
+            revoked_at=None,
+            scope=KeyScope(scope),
+        )
         insert = (
             self._insert(api_keys)
-            .values(id=key.id, name=name, secret_hash=secret_hash, created_at=now)
+            .values(
+                id=key.id,
+                name=name,
+                secret_hash=secret_hash,
+                created_at=now,
+                scope=key.scope.value,
+            )
             .on_conflict_do_nothing(index_elements=[api_keys.c.secret_hash])
             .returning(api_keys.c.id)
         )

@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from headliner.core.errors import InvalidParameterError
+from headliner.storage.base import KeyScope
 from headliner.storage.engine import make_engine
 from headliner.storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from headliner.storage.schema import metadata
@@ -189,3 +190,76 @@ def test_upgrade_creates_the_sqlite_directory(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'data' / 'nested' / 'headliner.db'}"
     upgrade(url)
     assert current_revision(url) == head_revision()
+
+
+def test_0006_keeps_old_snapshots_and_keys_and_revokes_read_keys_on_downgrade(
+    unmigrated_url: str,
+) -> None:
+    """Rows of 0005 read back at 0006 (no estimates, full keys); read keys end going back."""
+    exp_id, t0 = "e" * 32, 1_700_000_000.0
+    upgrade(unmigrated_url, "0005")
+    engine = make_engine(unmigrated_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO experiments (id, name, status, policy, policy_settings,"
+                    " alpha_prior, beta_prior, attribution_window_seconds, burn_in_per_arm,"
+                    " floor, winner_exploration, stopping, winner_arm, created_at)"
+                    " VALUES (:id, 'old', 'winner_declared', 'thompson', '{}', 1.0, 1.0,"
+                    " 3600.0, 10, 0.0, 0.0, '{}', 0, :t0)"
+                ),
+                {"id": exp_id, "t0": t0},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO snapshots (experiment_id, at, arm_to_p_best, arm_to_allocation)"
+                    ' VALUES (:id, :t0, \'{"0": 0.9, "1": 0.1}\', \'{"0": 0.7, "1": 0.3}\')'
+                ),
+                {"id": exp_id, "t0": t0},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO api_keys (id, name, secret_hash, created_at)"
+                    " VALUES ('k', 'old key', :hash, :t0)"
+                ),
+                {"hash": "a" * 64, "t0": t0},
+            )
+    finally:
+        engine.dispose()
+
+    upgrade(unmigrated_url)
+    store = SqlStore(unmigrated_url)
+    try:
+        assert store.get_experiment(exp_id).winner_declared_at is None
+        (shot,) = store.list_snapshots(exp_id)
+        assert (dict(shot.arm_to_p_best), shot.arm_to_estimate, shot.burn_in) == (
+            {0: 0.9, 1: 0.1},
+            None,
+            None,
+        )
+        old = store.find_api_key("a" * 64)
+        assert old is not None and old.scope is KeyScope.FULL
+        store.create_api_key("viewer", "b" * 64, t0 + 1, scope=KeyScope.READ)
+    finally:
+        store.close()
+
+    engine = make_engine(unmigrated_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0005")
+        with engine.connect() as conn:
+            keys = conn.execute(
+                sa.text("SELECT name, revoked_at FROM api_keys ORDER BY name")
+            ).all()
+        assert [(name, revoked) for name, revoked in keys] == [
+            ("old key", None),
+            ("viewer", t0 + 1),
+        ]
+        assert "arm_to_estimate" not in {
+            c["name"] for c in sa.inspect(engine).get_columns("snapshots")
+        }
+    finally:
+        engine.dispose()
+    upgrade(unmigrated_url)
+    assert current_revision(unmigrated_url) == head_revision()

@@ -18,6 +18,7 @@ from headliner.storage.base import (
     ExperimentRecord,
     ExperimentSpec,
     ExperimentStatus,
+    KeyScope,
     OpenResult,
     Snapshot,
     Store,
@@ -129,6 +130,29 @@ def test_set_status_moves_and_stores_winner(store: Store) -> None:
     )
     assert completed.winner_reason == "P(best) 0.9912 >= 0.99"
     assert store.get_experiment(exp.id) == completed
+
+
+def test_naming_a_winner_records_when_and_a_confirmation_keeps_it(store: Store) -> None:
+    exp = make_experiment(store)
+    assert exp.winner_declared_at is None
+    live = frozenset({ExperimentStatus.RUNNING, ExperimentStatus.WINNER_DECLARED})
+    declared = store.set_status(
+        exp.id, ExperimentStatus.WINNER_DECLARED, T0 + 5, allowed_from=RUNNING, winner_arm=1
+    )
+    confirmed = store.set_status(
+        exp.id, ExperimentStatus.COMPLETED, T0 + 9, allowed_from=live, winner_arm=1
+    )
+    assert (declared.winner_declared_at, confirmed.winner_declared_at) == (T0 + 5, T0 + 5)
+    assert store.get_experiment(exp.id).winner_declared_at == T0 + 5
+
+    other = make_experiment(store)
+    store.set_status(
+        other.id, ExperimentStatus.WINNER_DECLARED, T0 + 5, allowed_from=RUNNING, winner_arm=1
+    )
+    overruled = store.set_status(
+        other.id, ExperimentStatus.COMPLETED, T0 + 9, allowed_from=live, winner_arm=2
+    )
+    assert (overruled.winner_arm, overruled.winner_declared_at) == (2, T0 + 9)
 
 
 def test_set_status_conflict_names_current_status(store: Store) -> None:
@@ -505,6 +529,89 @@ def test_snapshots_oldest_first_latest_limit(store: Store) -> None:
         store.record_snapshot(Snapshot(UNKNOWN, T0, {0: 1.0}, {0: 1.0}))
 
 
+def test_snapshots_keep_estimates_sends_and_burn_in(store: Store) -> None:
+    exp = make_experiment(store, headlines=["A", "B"])
+    shot = Snapshot(
+        exp.id,
+        T0,
+        {0: 0.75, 1: 0.25},
+        {0: 0.6, 1: 0.4},
+        arm_to_estimate={0: (0.2, 0.15, 0.25), 1: (0.125, 0.0625, 0.25)},
+        arm_to_sends={0: 120, 1: 80},
+        burn_in=True,
+    )
+    store.record_snapshot(shot)
+    assert store.list_snapshots(exp.id) == [shot]
+
+
+# --- what the dashboard reads ------------------------------------------------------------
+def test_propensity_groups_of_decisions_and_waves(store: Store) -> None:
+    exp = make_experiment(store, headlines=["A", "B"])
+    decided = [(0, 0.5), (0, 0.5), (1, 0.5), (0, 0.25), (1, 0.75)]
+    ids = [store.record_decision(exp.id, a, p, T0 + i)[0].id for i, (a, p) in enumerate(decided)]
+    store.record_open(exp.id, ids[0], T0 + 10, WINDOW)
+    store.record_open(exp.id, ids[4], T0 + 10, WINDOW)
+    store.record_open(exp.id, ids[3], T0 + 10 * WINDOW, WINDOW)  # late: not counted
+    # A third headline from T0 + 20: later decisions were made among three.
+    store.add_arm(exp.id, "C", T0 + 20)
+    store.record_decision(exp.id, 2, 0.5, T0 + 21)
+    store.record_decision(exp.id, 0, 0.5, T0 + 22)
+    wave = store.record_wave(exp.id, {0: 30, 1: 10, 2: 0}, T0 + 30)
+    store.record_wave_opens(exp.id, wave.id, {0: 6, 1: 1}, T0 + 40, WINDOW)
+
+    groups = store.propensity_groups(exp.id)
+    rows = sorted(
+        zip(
+            groups.wave.tolist(),
+            groups.arm.tolist(),
+            groups.propensity.tolist(),
+            groups.n_arms.tolist(),
+            groups.sends.tolist(),
+            groups.opens.tolist(),
+            strict=True,
+        )
+    )
+    assert rows == [
+        (False, 0, 0.25, 2, 1, 0),
+        (False, 0, 0.5, 2, 2, 1),
+        (False, 0, 0.5, 3, 1, 0),
+        (False, 1, 0.5, 2, 1, 0),
+        (False, 1, 0.75, 2, 1, 1),
+        (False, 2, 0.5, 3, 1, 0),
+        (True, 0, 0.75, 3, 30, 6),  # a headline with no sends in a wave is no group
+        (True, 1, 0.25, 3, 10, 1),
+    ]
+    assert len(groups) == 8
+
+
+def test_propensity_groups_after_a_retirement(store: Store) -> None:
+    exp = make_experiment(store)
+    store.record_decision(exp.id, 0, 0.2, T0 + 1)
+    store.retire_arm(exp.id, 2, T0 + 5)
+    store.record_decision(exp.id, 0, 0.2, T0 + 6)
+    groups = store.propensity_groups(exp.id)
+    assert sorted(zip(groups.n_arms.tolist(), groups.sends.tolist(), strict=True)) == [
+        (2, 1),
+        (3, 1),
+    ]
+    empty = store.propensity_groups(make_experiment(store).id)
+    assert len(empty) == 0 and empty.propensity.dtype.kind == "f"
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.propensity_groups(UNKNOWN)
+
+
+def test_sends_since_counts_decisions_and_wave_sends(store: Store) -> None:
+    exp = make_experiment(store, headlines=["A", "B"])
+    store.record_decision(exp.id, 0, 0.5, T0)
+    store.record_decision(exp.id, 1, 0.5, T0 + 10)
+    store.record_wave(exp.id, {0: 7, 1: 3}, T0 + 20)
+    assert store.sends_since(exp.id, T0 - 1) == 12
+    assert store.sends_since(exp.id, T0) == 11  # strictly after
+    assert store.sends_since(exp.id, T0 + 20) == 0
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.sends_since(UNKNOWN, T0)
+
+
 # --- API keys --------------------------------------------------------------------------
 def test_api_keys_lifecycle(store: Store) -> None:
     assert not store.has_api_keys()
@@ -520,6 +627,14 @@ def test_api_keys_lifecycle(store: Store) -> None:
     assert store.find_api_key("a" * 64) == revoked
     assert store.list_api_keys() == [revoked, second]
     assert store.has_api_keys()  # revoked keys still switch auth on
+    assert first.scope is KeyScope.FULL
+
+
+def test_api_key_scopes(store: Store) -> None:
+    viewer = store.create_api_key("viewer", "c" * 64, T0, scope=KeyScope.READ)
+    assert viewer.scope is KeyScope.READ
+    assert store.find_api_key("c" * 64) == viewer
+    assert store.list_api_keys() == [viewer]
 
 
 def test_api_key_conflict_and_not_found(store: Store) -> None:

@@ -597,15 +597,27 @@ def _duration(seconds: float) -> str:
 
 # --- keys -----------------------------------------------------------------------
 @keys_app.command("create")
-def keys_create(name: Annotated[str, typer.Argument(help="A label for the key")]) -> None:
+def keys_create(
+    name: Annotated[str, typer.Argument(help="A label for the key")],
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="May only read: GET on /v1 and the dashboard"),
+    ] = False,
+) -> None:
     """Make an API key and print it once (only its hash is stored)."""
     from headliner.service.auth import create_key
+    from headliner.storage.base import KeyScope
 
     settings = _settings()
+    scope = KeyScope.READ if read_only else KeyScope.FULL
     with _errors(), _store(settings) as store:
-        record, secret = create_key(store, name, _now())
+        record, secret = create_key(store, name, _now(), scope=scope)
     print(secret)
-    print(f"key {record.id} ({record.name}): store it now, it is not shown again", file=sys.stderr)
+    print(
+        f"key {record.id} ({record.name}, {record.scope.value}): store it now, "
+        "it is not shown again",
+        file=sys.stderr,
+    )
 
 
 @keys_app.command("revoke")
@@ -625,9 +637,12 @@ def keys_list(fmt: FormatOption = OutputFormat.table) -> None:
     settings = _settings()
     with _errors(), _store(settings) as store:
         records = store.list_api_keys()
-    table = _table("id", "name", "created", "revoked", title="API keys")
+    # To the minute: with the whole id and the scope, seconds leave no room for the name.
+    table = _table("id", "name", "scope", "created (UTC)", "revoked (UTC)", title="API keys")
     for r in records:
-        table.add_row(r.id, r.name, _when(r.created_at), _when(r.revoked_at))
+        table.add_row(
+            r.id, r.name, r.scope.value, _when(r.created_at)[:16], _when(r.revoked_at)[:16]
+        )
     _print_rows([ApiKeyPublic.of(r).model_dump(mode="json") for r in records], fmt, table)
 
 

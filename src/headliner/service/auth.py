@@ -4,7 +4,9 @@ A key reads ``hl_<43 url-safe characters>`` (256 random bits), so a plain
 SHA-256 is enough to store it: there is nothing to brute-force, unlike a
 password. The secret is shown once, by ``headliner keys create``.
 
-Once any key exists, every ``/v1`` route needs ``Authorization: Bearer <key>``.
+Once any key exists, every ``/v1`` route needs ``Authorization: Bearer <key>``,
+and the dashboard the key in its cookie. A read-only key (scope ``read``) may
+read: GET on /v1 and the dashboard; any other /v1 request with it is a 403.
 To keep authentication off the database on the hot path, :class:`KeyCache`
 reuses "does any key exist?" and each key lookup for ``ttl`` seconds
 (``HEADLINER_API_KEY_CACHE_SECONDS``, default 5): a key revoked or created by
@@ -22,7 +24,7 @@ import threading
 from headliner.core.errors import AuthError
 from headliner.core.validation import fail
 from headliner.service.clock import Clock
-from headliner.storage.base import ApiKeyRecord, Store
+from headliner.storage.base import ApiKeyRecord, KeyScope, Store
 
 KEY_PREFIX = "hl_"
 
@@ -32,12 +34,31 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def create_key(store: Store, name: str, now: float) -> tuple[ApiKeyRecord, str]:
-    """Make a new key called ``name``; return its record and the secret (shown once)."""
+def create_key(
+    store: Store, name: str, now: float, *, scope: KeyScope = KeyScope.FULL
+) -> tuple[ApiKeyRecord, str]:
+    """Make a new key called ``name``; return its record and the secret (shown once).
+
+    A ``read`` key may only read: GET on /v1 and the dashboard.
+    """
     if not isinstance(name, str) or not name.strip():
         raise fail("name", "ApiKey", "a non-empty string", name)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    return store.create_api_key(name.strip(), hash_key(secret), now), secret
+    return store.create_api_key(name.strip(), hash_key(secret), now, scope=scope), secret
+
+
+#: Methods a read-only key may use.
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def read_only_refusal(record: ApiKeyRecord | None, method: str) -> str | None:
+    """Why ``record`` may not make a ``method`` request, or None when it may."""
+    if record is None or record.scope is not KeyScope.READ or method in READ_METHODS:
+        return None
+    return (
+        f"API key {record.id} is read-only: it may only read (GET); "
+        "use a full key to change anything."
+    )
 
 
 class KeyCache:

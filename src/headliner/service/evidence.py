@@ -24,6 +24,9 @@ from headliner.storage.base import ArmCounts, OpenDelays, PendingSends
 
 FloatArray = NDArray[np.float64]
 
+#: The level of every credible interval the service shows (the report, snapshots).
+CREDIBLE_LEVEL = 0.95
+
 
 @dataclass(frozen=True, eq=False)
 class DelayEstimate:
@@ -114,6 +117,26 @@ class Evidence:
             np.empty(weight.shape[0]),
         )
         return float(a), float(b)
+
+    def estimates(
+        self, alpha_prior: float, beta_prior: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Every headline's open-rate estimate: posterior mean and 95% interval bounds.
+
+        From :meth:`interval_parameters` (the delay curve's uncertainty
+        included), as the report and the snapshots show them.
+        """
+        from scipy import special
+
+        params = [
+            self.interval_parameters(arm, alpha_prior, beta_prior)
+            for arm in range(self.opens.shape[0])
+        ]
+        a = np.array([p[0] for p in params], dtype=np.float64)
+        b = np.array([p[1] for p in params], dtype=np.float64)
+        tail = (1.0 - CREDIBLE_LEVEL) / 2.0
+        mean: FloatArray = a / (a + b)
+        return mean, special.betaincinv(a, b, tail), special.betainccinv(a, b, tail)
 
 
 def estimate_delay(

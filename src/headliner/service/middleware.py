@@ -24,6 +24,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from headliner.core.errors import AuthError, StoreUnavailableError
+from headliner.service.auth import read_only_refusal
 from headliner.service.logs import ACCESS_LOGGER, sole_json_handler, write_access_line
 from headliner.service.metrics import Metrics
 from headliner.service.schemas import ErrorPublic
@@ -73,7 +74,8 @@ class ServiceMiddleware:
     In this order, as the three middlewares it replaces ran: the access log
     and the latency metric see every request (the 413s and 401s too); a body
     over ``max_bytes`` is refused before its key is even looked at; a ``/v1``
-    request needs ``Authorization: Bearer <key>`` once any key exists.
+    request needs ``Authorization: Bearer <key>`` once any key exists, and a
+    read-only key only reads (any method but GET and HEAD is a 403).
 
     * Body limit: a declared ``Content-Length`` is checked before anything is
       read (the server stops at that length); a chunked body is read up to
@@ -165,7 +167,7 @@ class ServiceMiddleware:
                 if scheme.lower() == "bearer" and credentials.strip():
                     token = credentials.strip()
             try:
-                scope["app"].state.context.keys.check(token)
+                key = scope["app"].state.context.keys.check(token)
             except AuthError as exc:
                 if exc.revoked:
                     await _reply(send, 403, str(exc), "forbidden", ("header", "authorization"))
@@ -184,6 +186,10 @@ class ServiceMiddleware:
                 # app's exception handler, which would answer it the same way.
                 retry = [(b"retry-after", str(exc.retry_after).encode())]
                 await _reply(send, 503, str(exc), "unavailable", (), retry)
+                return
+            refusal = read_only_refusal(key, scope["method"])
+            if refusal is not None:
+                await _reply(send, 403, refusal, "forbidden", ("header", "authorization"))
                 return
         # --- hot routes, then everything else
         for route in self.routes:

@@ -26,8 +26,6 @@ from headliner.service.state import ExperimentState
 from headliner.sim.engine import kernels
 from headliner.storage.base import ExperimentRecord, Snapshot
 
-CREDIBLE_LEVEL = 0.95
-
 
 @dataclass(frozen=True)
 class ArmReport:
@@ -153,17 +151,7 @@ def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: floa
     """Assemble the report from a freshly refreshed state."""
     record = state.record
     evidence = state.evidence
-    from scipy import special
-
-    intervals = [
-        evidence.interval_parameters(arm.arm, record.alpha_prior, record.beta_prior)
-        for arm in state.arms
-    ]
-    a = np.array([p[0] for p in intervals])
-    b = np.array([p[1] for p in intervals])
-    tail = (1.0 - CREDIBLE_LEVEL) / 2.0
-    lower = special.betaincinv(a, b, tail)
-    upper = special.betainccinv(a, b, tail)
+    mean, lower, upper = evidence.estimates(record.alpha_prior, record.beta_prior)
     live = state.posterior()
     loss = expected_loss(live)
     position = {int(arm): i for i, arm in enumerate(state.active)}
@@ -186,7 +174,7 @@ def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: floa
                 pending=counts.pending,
                 late_opens=counts.late_opens,
                 observed_rate=counts.matured_opens / counts.matured if counts.matured else None,
-                posterior_mean=float(a[arm.arm] / (a[arm.arm] + b[arm.arm])),
+                posterior_mean=float(mean[arm.arm]),
                 credible_interval=(float(lower[arm.arm]), float(upper[arm.arm])),
                 p_best=None if i is None else float(state.p_best[i]),
                 expected_loss=None if i is None else float(loss[i]),

@@ -49,6 +49,7 @@ from headliner.storage.base import (
     DecisionRecord,
     ExperimentRecord,
     ExperimentSpec,
+    KeyScope,
     OpenResult,
     Snapshot,
 )
@@ -289,6 +290,9 @@ class ExperimentSummary(BaseModel):
     winner_arm: int | None
     created_at: float
     completed_at: float | None
+    winner_declared_at: float | None = Field(
+        default=None, description="when the winner was named (by the stopping rule or by hand)"
+    )
 
     @classmethod
     def of(cls, record: ExperimentRecord) -> ExperimentSummary:
@@ -301,6 +305,7 @@ class ExperimentSummary(BaseModel):
             winner_arm=record.winner_arm,
             created_at=record.created_at,
             completed_at=record.completed_at,
+            winner_declared_at=record.winner_declared_at,
         )
 
 
@@ -638,19 +643,35 @@ class DelaySummaryPublic(BaseModel):
 
 
 class SnapshotPublic(BaseModel):
-    """P(best) and allocation share per headline position at one moment."""
+    """P(best), allocation share and estimate per active headline position at one moment.
+
+    ``posterior_mean`` and ``credible_interval`` are the report's delay-aware
+    estimate as it stood then; they, ``sends`` and ``burn_in`` are null in
+    snapshots stored by versions that did not record them.
+    """
 
     at: float
     p_best: dict[int, float | None]
     allocation: dict[int, float | None]
+    posterior_mean: dict[int, float | None] | None = None
+    credible_interval: dict[int, tuple[float | None, float | None]] | None = None
+    sends: dict[int, int] | None = Field(default=None, description="sends so far")
+    burn_in: bool | None = Field(default=None, description="burn-in was on")
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> SnapshotPublic:
         """From the stored snapshot."""
+        estimate = snapshot.arm_to_estimate
         return cls(
             at=snapshot.at,
             p_best=dict(snapshot.arm_to_p_best),
             allocation=dict(snapshot.arm_to_allocation),
+            posterior_mean=None if estimate is None else {a: e[0] for a, e in estimate.items()},
+            credible_interval=None
+            if estimate is None
+            else {a: (e[1], e[2]) for a, e in estimate.items()},
+            sends=None if snapshot.arm_to_sends is None else dict(snapshot.arm_to_sends),
+            burn_in=snapshot.burn_in,
         )
 
 
@@ -702,6 +723,7 @@ class ReportPublic(BaseModel):
     generated_at: float
     winner_arm: int | None
     winner_headline: str | None
+    winner_declared_at: float | None = Field(description="when the winner was named")
     champion_arm: int
     value_remaining: float | None
     allocation_reason: str
@@ -723,6 +745,7 @@ class ReportPublic(BaseModel):
             generated_at=report.generated_at,
             winner_arm=winner,
             winner_headline=None if winner is None else report.arms[winner].headline,
+            winner_declared_at=record.winner_declared_at,
             champion_arm=report.champion,
             value_remaining=report.value_remaining,
             allocation_reason=report.allocation_reason,
@@ -842,6 +865,10 @@ class ApiKeyPublic(BaseModel):
     name: str
     created_at: float
     revoked_at: float | None
+    scope: KeyScope = Field(
+        default=KeyScope.FULL,
+        description="full: every route; read: GET on /v1 and the dashboard only",
+    )
 
     @classmethod
     def of(cls, record: ApiKeyRecord) -> ApiKeyPublic:
@@ -851,4 +878,5 @@ class ApiKeyPublic(BaseModel):
             name=record.name,
             created_at=record.created_at,
             revoked_at=record.revoked_at,
+            scope=record.scope,
         )

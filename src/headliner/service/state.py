@@ -16,8 +16,8 @@ Decisions, waves, burn-in, the stopping rule and the report all use them.
 A refresh is also where the experiment moves on by itself: once per
 ``check_interval_seconds`` it runs the stopping rule and declares the winner
 (an atomic RUNNING → WINNER_DECLARED transition, so two processes cannot both
-declare), and it writes a snapshot of P(best) and allocation at most every
-``snapshot_interval_seconds``.
+declare), and it writes a snapshot of P(best), allocation, estimates and sends
+at most every ``snapshot_interval_seconds``.
 """
 
 from __future__ import annotations
@@ -478,16 +478,23 @@ class StateCache:
         if state.record.status in (ExperimentStatus.COMPLETED, ExperimentStatus.ARCHIVED):
             return
         self._last_snapshot[experiment_id] = now
+        record = state.record
+        # The report's estimates (one code path), kept for the active headlines.
+        mean, low, high = state.evidence.estimates(record.alpha_prior, record.beta_prior)
+        active = [int(a) for a in state.active]
         self._store.record_snapshot(
             Snapshot(
                 experiment_id=experiment_id,
                 at=now,
-                arm_to_p_best={
-                    int(a): float(p) for a, p in zip(state.active, state.p_best, strict=True)
-                },
+                arm_to_p_best={a: float(p) for a, p in zip(active, state.p_best, strict=True)},
                 arm_to_allocation={
-                    int(a): float(p) for a, p in zip(state.active, state.allocation, strict=True)
+                    a: float(p) for a, p in zip(active, state.allocation, strict=True)
                 },
+                arm_to_estimate={
+                    a: (float(mean[a]), float(low[a]), float(high[a])) for a in active
+                },
+                arm_to_sends={a: int(n) for a, n in zip(active, state.sends, strict=True)},
+                burn_in=state.in_burn_in,
             )
         )
 

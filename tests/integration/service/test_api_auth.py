@@ -7,7 +7,8 @@ from fastapi.testclient import TestClient
 
 from headliner.service.auth import create_key
 from headliner.service.clock import ManualClock
-from headliner.storage.base import Store
+from headliner.service.schemas import ErrorPublic
+from headliner.storage.base import KeyScope, Store
 
 V1_ROUTES = [
     ("get", "/v1/experiments"),
@@ -86,3 +87,39 @@ def test_key_lookups_are_cached_for_the_ttl(
 
     assert within.status_code == 200  # still cached
     assert after.status_code == 403  # the revocation took effect within the TTL
+
+
+def test_a_read_only_key_reads_but_writes_nothing(
+    client: TestClient, store: Store, clock: ManualClock
+) -> None:
+    _, full = create_key(store, "pipeline", clock.now())
+    record, viewer = create_key(store, "viewer", clock.now(), scope=KeyScope.READ)
+    body = {"name": "x", "headlines": ["A", "B"]}
+    made = client.post("/v1/experiments", json=body, headers={"Authorization": f"Bearer {full}"})
+    experiment_id = made.json()["id"]
+    reader = {"Authorization": f"Bearer {viewer}"}
+
+    listed = client.get("/v1/experiments", headers=reader)
+    report = client.get(f"/v1/experiments/{experiment_id}/report", headers=reader)
+    refused = [
+        client.post("/v1/experiments", json=body, headers=reader),
+        client.post(f"/v1/experiments/{experiment_id}/decisions", headers=reader),
+        client.post(
+            f"/v1/experiments/{experiment_id}/allocations", json={"sends": 10}, headers=reader
+        ),
+        client.request("DELETE", f"/v1/experiments/{experiment_id}", headers=reader),
+    ]
+
+    assert (listed.status_code, report.status_code) == (200, 200)
+    for response in refused:
+        assert response.status_code == 403
+        error = ErrorPublic.model_validate(response.json()).detail[0]
+        assert record.id in error.msg and "read-only" in error.msg
+        assert error.loc == ["header", "authorization"]
+    assert [e["id"] for e in listed.json()] == [experiment_id]  # nothing was created
+    assert (
+        client.get(f"/v1/experiments/{experiment_id}/report", headers=reader).json()["arms"][0][
+            "sends"
+        ]
+        == 0
+    )

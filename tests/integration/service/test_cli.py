@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,15 @@ def test_keys_create_list_revoke(runner: CliRunner, cli: typer.Typer) -> None:
     assert "pipeline" in listed.stdout and secret not in listed.stdout
     assert revoked.exit_code == 0 and key_id in revoked.stdout
     assert key_id[:8] in again.stdout
+
+
+def test_keys_create_read_only(runner: CliRunner, cli: typer.Typer) -> None:
+    created = _run(runner, cli, "keys", "create", "viewer", "--read-only")
+    listed = _run(runner, cli, "keys", "list", "--format", "json")
+
+    assert created.exit_code == 0 and "read" in created.stderr
+    assert [(k["name"], k["scope"]) for k in json.loads(listed.stdout)] == [("viewer", "read")]
+    assert "read" in _run(runner, cli, "keys", "list").stdout
 
 
 def test_revoking_an_unknown_key_is_one_line_and_exit_2(

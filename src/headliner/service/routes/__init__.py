@@ -22,7 +22,7 @@ API_PREFIX = "/v1"
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorPublic, "description": "Unreadable request (body or headers)"},
     401: {"model": ErrorPublic, "description": "Missing or unknown API key"},
-    403: {"model": ErrorPublic, "description": "Revoked API key"},
+    403: {"model": ErrorPublic, "description": "Revoked API key, or a read-only key that writes"},
     404: {"model": ErrorPublic, "description": "Unknown experiment, headline, decision or wave"},
     409: {"model": ErrorPublic, "description": "Conflicts with the experiment's current state"},
     413: {"model": ErrorPublic, "description": "Request body too large"},

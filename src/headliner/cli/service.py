@@ -351,17 +351,30 @@ def _pct(value: float | None) -> str:
 def experiments_report(
     experiment_id: Annotated[str, typer.Argument(help="Experiment id")],
     fmt: FormatOption = OutputFormat.table,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            dir_okay=False,
+            help="Write the dashboard's page to this file instead (one self-contained HTML file)",
+        ),
+    ] = None,
 ) -> None:
     """Show an experiment's report: per headline, then the open delay and the stopping rule.
 
     ``--format json`` prints the API's report (``GET /v1/experiments/{id}/report``);
-    ``--format csv`` one row per headline.
+    ``--format csv`` one row per headline. ``--html FILE`` writes the
+    dashboard's experiment page as one file (styles, charts and data inlined,
+    no refresh, nothing fetched from the network), to mail or archive.
     """
     from rich.console import Console
 
     from headliner.service.schemas import ReportPublic
 
     settings = _settings()
+    if html is not None:
+        _write_html_report(settings, experiment_id, html)
+        return
     with _errors(), _store(settings) as store:
         report = _service(store, settings).report(experiment_id, snapshot_limit=0)
     if fmt is OutputFormat.json:
@@ -425,6 +438,25 @@ def experiments_report(
     )
     if stop.reason is not None:
         console.print(f"why the winner: {stop.reason}", soft_wrap=True)
+
+
+def _write_html_report(settings: Settings, experiment_id: str, out: Path) -> None:
+    """Write the experiment page as one file, renamed into place once complete."""
+    from headliner.service.dashboard import Dashboard
+    from headliner.service.routes.dashboard import render_experiment
+
+    with _errors(), _store(settings) as store:
+        dashboard = Dashboard(_service(store, settings), plans_in_background=False)
+        data = dashboard.page(experiment_id, wait_for_plan=True)
+    text = render_experiment(data, standalone=True)
+    partial = out.with_name(out.name + ".part")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote the report of {experiment_id} to {out}", file=sys.stderr)
 
 
 @experiments_app.command("complete")

@@ -40,6 +40,7 @@ from headliner.core.errors import (
 )
 from headliner.service.auth import KeyCache, PixelSigner
 from headliner.service.clock import Clock, SystemClock
+from headliner.service.dashboard import Dashboard
 from headliner.service.deps import AppContext, Runner
 from headliner.service.experiments import ExperimentService, warm_up
 from headliner.service.logs import configure_logging
@@ -49,6 +50,7 @@ from headliner.service.routes import (
     API_PREFIX,
     allocations,
     arms,
+    dashboard,
     decisions,
     experiments,
     fast,
@@ -245,6 +247,7 @@ def create_app(
             keys=KeyCache(active, time_source, config.api_key_cache_seconds),
             metrics=metrics,
             run=Runner(threaded=config.store_calls_in_threadpool),
+            dashboard=Dashboard(service),
             writes=writes,
             pixel=None if config.pixel_secret is None else PixelSigner(config.pixel_secret),
         )
@@ -280,6 +283,7 @@ def create_app(
     # The hot routes first: the router tries routes in order.
     for module in (decisions, experiments, arms, allocations, plans):
         app.include_router(module.router)
+    app.include_router(dashboard.router)  # the pages, outside /v1 and the OpenAPI document
     _document_api_keys(app)
     app.add_middleware(
         ServiceMiddleware,

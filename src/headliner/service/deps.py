@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from headliner.service.auth import KeyCache, PixelSigner
+from headliner.service.dashboard import Dashboard
 from headliner.service.experiments import ExperimentService
 from headliner.service.metrics import Metrics
 from headliner.service.settings import Settings
@@ -72,6 +73,7 @@ class AppContext:
     keys: KeyCache
     metrics: Metrics
     run: Runner
+    dashboard: Dashboard
     writes: AsyncHotWrites | None = None
     """The hot writes awaited on PostgreSQL (None: through ``run``, as every other call)."""
     pixel: PixelSigner | None = None

@@ -118,25 +118,37 @@ class Evidence:
         )
         return float(a), float(b)
 
-    def estimates(
+    def estimate_parameters(
         self, alpha_prior: float, beta_prior: float
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Every headline's open-rate estimate: posterior mean and 95% interval bounds.
-
-        From :meth:`interval_parameters` (the delay curve's uncertainty
-        included), as the report and the snapshots show them.
-        """
-        from scipy import special
-
+    ) -> tuple[FloatArray, FloatArray]:
+        """Every headline's :meth:`interval_parameters`, as two arrays (alpha, beta)."""
         params = [
             self.interval_parameters(arm, alpha_prior, beta_prior)
             for arm in range(self.opens.shape[0])
         ]
         a = np.array([p[0] for p in params], dtype=np.float64)
         b = np.array([p[1] for p in params], dtype=np.float64)
-        tail = (1.0 - CREDIBLE_LEVEL) / 2.0
-        mean: FloatArray = a / (a + b)
-        return mean, special.betaincinv(a, b, tail), special.betainccinv(a, b, tail)
+        return a, b
+
+    def estimates(
+        self, alpha_prior: float, beta_prior: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Every headline's open-rate estimate: posterior mean and 95% interval bounds.
+
+        The Beta of :meth:`estimate_parameters` (the delay curve's uncertainty
+        included), as the report and the snapshots show it.
+        """
+        a, b = self.estimate_parameters(alpha_prior, beta_prior)
+        return beta_estimates(a, b)
+
+
+def beta_estimates(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Mean and equal-tailed :data:`CREDIBLE_LEVEL` interval bounds of Beta(a, b), elementwise."""
+    from scipy import special
+
+    tail = (1.0 - CREDIBLE_LEVEL) / 2.0
+    mean: FloatArray = a / (a + b)
+    return mean, special.betaincinv(a, b, tail), special.betainccinv(a, b, tail)
 
 
 def estimate_delay(

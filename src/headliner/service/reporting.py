@@ -22,6 +22,7 @@ import numpy as np
 from headliner.core.delay import DelayPrior
 from headliner.core.posterior import expected_loss
 from headliner.core.stopping import StoppingRule
+from headliner.service.evidence import beta_estimates
 from headliner.service.state import ExperimentState
 from headliner.sim.engine import kernels
 from headliner.storage.base import ExperimentRecord, Snapshot
@@ -34,7 +35,8 @@ class ArmReport:
     ``effective_sends`` are the fully observed sends that carry the same
     information as the headline's data (opens, final non-opens and pending
     sends weighted by the delay curve). ``posterior_mean`` and
-    ``credible_interval`` are the delay-aware estimate of its open rate.
+    ``credible_interval`` are the delay-aware estimate of its open rate, the
+    mean and 95% interval of a Beta with ``posterior_parameters`` (alpha, beta).
     ``matured_sends`` are the sends whose outcome is final and
     ``matured_opens`` the opens among them; ``observed_rate`` is their ratio.
     ``pending`` sends are inside their window without an open. P(best),
@@ -55,6 +57,7 @@ class ArmReport:
     observed_rate: float | None
     posterior_mean: float
     credible_interval: tuple[float, float]
+    posterior_parameters: tuple[float, float]
     p_best: float | None
     expected_loss: float | None
     allocation: float | None
@@ -151,7 +154,8 @@ def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: floa
     """Assemble the report from a freshly refreshed state."""
     record = state.record
     evidence = state.evidence
-    mean, lower, upper = evidence.estimates(record.alpha_prior, record.beta_prior)
+    a, b = evidence.estimate_parameters(record.alpha_prior, record.beta_prior)
+    mean, lower, upper = beta_estimates(a, b)
     live = state.posterior()
     loss = expected_loss(live)
     position = {int(arm): i for i, arm in enumerate(state.active)}
@@ -176,6 +180,7 @@ def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: floa
                 observed_rate=counts.matured_opens / counts.matured if counts.matured else None,
                 posterior_mean=float(mean[arm.arm]),
                 credible_interval=(float(lower[arm.arm]), float(upper[arm.arm])),
+                posterior_parameters=(float(a[arm.arm]), float(b[arm.arm])),
                 p_best=None if i is None else float(state.p_best[i]),
                 expected_loss=None if i is None else float(loss[i]),
                 allocation=None if i is None else float(state.allocation[i]),

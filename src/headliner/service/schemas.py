@@ -614,6 +614,9 @@ class ArmReportPublic(BaseModel):
     observed_rate: float | None
     posterior_mean: float | None
     credible_interval: tuple[float | None, float | None]
+    posterior_parameters: tuple[float | None, float | None] = Field(
+        description="alpha and beta of the Beta the estimate and its interval come from"
+    )
     p_best: float | None
     expected_loss: float | None
     allocation: float | None

@@ -201,14 +201,14 @@ WAVE_PROPENSITIES = (
 
 SENDS_SINCE = sa.select(
     sa.select(sa.func.count())
-    .where(_d.experiment_id == _experiment_id, _d.created_at > _cutoff)
+    .where(_d.experiment_id == _experiment_id, _d.created_at >= _cutoff)
     .scalar_subquery()
     + sa.select(sa.func.coalesce(sa.func.sum(_w.sends), 0))
     .join(waves, waves.c.id == _w.wave_id)
-    .where(waves.c.experiment_id == _experiment_id, waves.c.created_at > _cutoff)
+    .where(waves.c.experiment_id == _experiment_id, waves.c.created_at >= _cutoff)
     .scalar_subquery()
 )
-"""Sends (decisions and waves' sends) made after ``p_cutoff``."""
+"""Sends (decisions and waves' sends) made at ``p_cutoff`` or later."""
 
 
 # --- hot-path statements, built once -----------------------------------------------------

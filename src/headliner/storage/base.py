@@ -609,7 +609,10 @@ class Store(Protocol):
         ...
 
     def sends_since(self, experiment_id: str, since: float) -> int:
-        """Sends (decisions and waves' sends) made after ``since``; NotFoundError if unknown."""
+        """Sends (decisions and waves' sends) made at ``since`` or later; NotFoundError if unknown.
+
+        Inclusive, so that a window of hours holds as many hourly waves as hours.
+        """
         ...
 
     def record_snapshot(self, snapshot: Snapshot) -> None:

@@ -874,7 +874,7 @@ class SqlStore:
         )
 
     def sends_since(self, experiment_id: str, since: float) -> int:
-        """Sends (decisions and waves' sends) made after ``since``."""
+        """Sends (decisions and waves' sends) made at ``since`` or later."""
         params = {"p_experiment_id": experiment_id, "p_cutoff": float(since)}
         with self._engine.connect() as conn:
             self._require_experiment(conn, experiment_id)

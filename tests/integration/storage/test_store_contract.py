@@ -606,8 +606,9 @@ def test_sends_since_counts_decisions_and_wave_sends(store: Store) -> None:
     store.record_decision(exp.id, 1, 0.5, T0 + 10)
     store.record_wave(exp.id, {0: 7, 1: 3}, T0 + 20)
     assert store.sends_since(exp.id, T0 - 1) == 12
-    assert store.sends_since(exp.id, T0) == 11  # strictly after
-    assert store.sends_since(exp.id, T0 + 20) == 0
+    assert store.sends_since(exp.id, T0 + 1) == 11
+    assert store.sends_since(exp.id, T0 + 20) == 10  # at `since` counts
+    assert store.sends_since(exp.id, T0 + 21) == 0
     with pytest.raises(NotFoundError, match="Experiment"):
         store.sends_since(UNKNOWN, T0)
 

@@ -121,7 +121,8 @@ def fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     if seconds < 3600.0:
-        return f"{max(round(seconds / 60.0), 1)} minutes"
+        minutes = max(round(seconds / 60.0), 1)
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
     hours = seconds / 3600.0
     if hours < 48.0:
         n = round(hours)
@@ -819,4 +820,5 @@ def page_data(
 def interval_axis(highs: Sequence[float]) -> float:
     """The right end of the interval bars: the highest upper bound, rounded up to 5 points."""
     top = max(highs, default=0.0)
-    return min(max(math.ceil(top * 20.0 + 1e-9) / 20.0, 0.05), 1.0)
+    # Less a rounding error's worth, so that 0.25 stays 0.25 rather than going to 0.3.
+    return min(max(math.ceil(top * 20.0 - 1e-9) / 20.0, 0.05), 1.0)

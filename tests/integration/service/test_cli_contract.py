@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,8 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         (["experiments", "decisions", "list", "x", "--limit", "0"], "--limit"),
         (["experiments", "decisions", "export", "x"], "--out"),
         (["experiments", "decisions", "export", "x", "--out", "f", "-f", "xml"], "--format"),
+        (["experiments", "report", "x", "--html"], "--html"),
+        (["keys", "create", "ci", "--read-only", "yes"], "unexpected extra argument"),
     ],
     ids=[
         "unknown-option",
@@ -108,6 +111,8 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         "limit",
         "no-out",
         "export-format",
+        "html-file",
+        "read-only-flag",
     ],
 )
 def test_a_usage_error_is_one_line_and_exit_2(
@@ -137,6 +142,7 @@ def test_a_bare_group_prints_its_help_and_exits_2(
         (["experiments", "complete", "nope", "--winner", "0"], {}, 2, "not found"),
         (["experiments", "decisions", "list", "nope"], {}, 2, "not found"),
         (["experiments", "decisions", "export", "nope", "--out", "d.csv"], {}, 2, "not found"),
+        (["experiments", "report", "nope", "--html", "r.html"], {}, 2, "not found"),
         (["db", "upgrade"], {"HEADLINER_DATABASE_URL": "mysql://x/y"}, 2, "database URL"),
         (["keys", "list"], {"HEADLINER_PORT": "abc"}, 2, "invalid setting port"),
         (["keys", "list"], {"HEADLINER_CONFIG": "nope.yaml"}, 2, "not a file"),
@@ -153,6 +159,7 @@ def test_a_bare_group_prints_its_help_and_exits_2(
         "complete",
         "decisions",
         "export",
+        "html",
         "mysql",
         "port",
         "config",
@@ -284,3 +291,49 @@ def test_decisions_list_and_export(capsys: pytest.CaptureFixture[str], tmp_path:
     _, out, _ = run(capsys, "experiments", "report", experiment_id, "--format", "json")
     headlines = [a.headline for a in ReportPublic.model_validate_json(out).arms]
     assert [row["headline"] for row in exported] == [headlines[i % 5] for i in range(25)]
+
+
+def test_the_html_report_is_one_file_that_needs_nothing_else(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "experiments", "create", "--from", str(REFERENCE))
+    experiment_id = out.strip()
+    store = open_store(get_settings().database_url)
+    try:
+        for i in range(40):
+            store.record_decision(experiment_id, i % 5, 0.2, T0 + i)
+        store.record_wave(experiment_id, {0: 30, 1: 30, 2: 30, 3: 30, 4: 30}, T0 + 50)
+    finally:
+        store.close()
+    target = tmp_path / "report.html"
+
+    code, out, err = run(capsys, "experiments", "report", experiment_id, "--html", str(target))
+    assert code == 0, err
+    assert out == "" and err == f"wrote the report of {experiment_id} to {target}\n"
+    html = target.read_text(encoding="utf-8")
+    # Everything inline: no stylesheet, script or image fetched, no refresh.
+    assert not re.findall(r"<link[^>]+stylesheet|<script[^>]+src=|<img", html)
+    assert "<body data-refresh-url" not in html and "does not refresh" in html
+    assert "plotly.js v" in html and "Plotly.react" in html
+    data = json.loads(html.split('id="page-data">')[1].split("</script>")[0])
+    code, out, _ = run(capsys, "experiments", "report", experiment_id, "--format", "json")
+    report = json.loads(out)
+    counted = ("arm", "headline", "sends", "opens", "pending")
+    assert [{k: a[k] for k in counted} for a in data["report"]["arms"]] == [
+        {k: a[k] for k in counted} for a in report["arms"]
+    ]
+    assert sum(a["sends"] for a in report["arms"]) == 190
+    assert not target.with_name(target.name + ".part").exists()
+
+    code, _, err = run(
+        capsys, "experiments", "report", experiment_id, "--html", str(tmp_path / "no" / "r.html")
+    )
+    assert code == 2 and err.startswith("headliner: error: cannot write") and err.count("\n") == 1
+
+
+def test_read_only_keys_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, secret, err = run(capsys, "keys", "create", "viewer", "--read-only")
+    assert code == 0 and secret.startswith("hl_") and "read" in err
+    code, out, _ = run(capsys, "keys", "list", "--format", "json")
+    (key,) = [ApiKeyPublic.model_validate(row) for row in json.loads(out)]
+    assert key.scope.value == "read"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -21,9 +22,11 @@ from headliner.service.dashboard import (
     plan_comparison,
     status_sentence,
 )
+from headliner.service.experiment_file import spec_from_plan
 from headliner.service.experiments import ExperimentService, build_spec
 from headliner.service.forecast import DecisionForecast
 from headliner.service.reporting import Report
+from headliner.sim.plan import parse_plan
 from headliner.storage.base import ExperimentStatus
 from headliner.storage.sql import SqlStore
 
@@ -361,3 +364,50 @@ def test_a_report_without_snapshots_still_charts(store: SqlStore) -> None:
     drawn = charts(report)
     assert [t["x"] for t in drawn["p_best"]["data"]] == [[], []]
     assert len(drawn["density"]["data"]) == 2
+
+
+def test_a_stored_plan_is_simulated_once_and_set_beside_the_actual(store: SqlStore) -> None:
+    service, clock = make_service(store)
+    plan = parse_plan(
+        {
+            "name": "planned",
+            "headlines": [
+                {"text": "A", "true_open_rate": 0.1},
+                {"text": "B", "true_open_rate": 0.13},
+            ],
+            "list_size": 20_000,
+            "waves": {"size": 1000, "every": "1h"},
+            "seed": 3,
+        }
+    )
+    record = service.create(spec_from_plan(plan))
+    wave = service.allocate(record.id, 2000).wave
+    clock.advance(1800.0)
+    service.record_wave_opens(record.id, wave.id, {0: 90, 1: 120})
+    board = Dashboard(service, plan_replications=50, plans_in_background=False)
+
+    page = board.page(record.id)
+    figures = board.plan(service.store.get_experiment(record.id))
+
+    assert figures is not None and figures["replications"] == 50
+    assert figures["open_rates"] == [0.1, 0.13] and figures["list_size"] == 20_000
+    assert figures["sends_per_hour"] == 1000.0
+    assert board.plan(service.store.get_experiment(record.id)) is figures  # simulated once
+    rows = {row["what"]: row for row in page["plan"]["rows"]}
+    assert rows["Open rate: B"]["planned"] == "13.0%"
+    assert rows["Sends so far / planned list"]["actual"] == "2,000 (10%)"
+    assert page["plan"]["replications"] == 50
+
+
+def test_a_plan_simulates_in_the_background(store: SqlStore) -> None:
+    service, _ = make_service(store)
+    plan = parse_plan({"headlines": 2, "open_rates": [0.1, 0.12], "list_size": 4000, "seed": 1})
+    record = service.create(spec_from_plan(plan))
+    board = Dashboard(service, plan_replications=20)
+
+    assert board.plan(record) == {"pending": True}
+    deadline = time.monotonic() + 300.0  # a cold numba cache compiles the simulator first
+    while (done := board.plan(record)) == {"pending": True} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert done is not None and done["replications"] == 20
+    assert board.plan(service.create(build_spec("plain", ["A", "B"]))) is None

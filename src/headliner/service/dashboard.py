@@ -355,7 +355,12 @@ def charts(report: Report) -> dict[str, dict[str, Any]]:
                 "hovertemplate": "%{y:.1%}",
             }
         )
-        estimated = [s for s in mine if s.arm_to_estimate and k in s.arm_to_estimate]
+        # From the headline's first sends on: before them its interval is the prior's.
+        estimated = [
+            s
+            for s in mine
+            if s.arm_to_estimate and k in s.arm_to_estimate and (s.arm_to_sends or {}).get(k)
+        ]
         if estimated:
             ex = [_iso(s.at) for s in estimated]
             values = [s.arm_to_estimate[k] for s in estimated if s.arm_to_estimate]
@@ -376,7 +381,7 @@ def charts(report: Report) -> dict[str, dict[str, Any]]:
                     "y": [v[1] for v in values],
                     "line": {"width": 0, "color": colour(k)},
                     "fill": "tonexty",
-                    "fillcolor": _rgba(colour(k), 0.1),
+                    "fillcolor": _rgba(colour(k), 0.07),
                     "hoverinfo": "skip",
                 }
             )

@@ -214,7 +214,9 @@ def test_charts_follow_the_snapshots_with_markers(store: SqlStore) -> None:
     # Per headline: the band's upper and lower bounds, then the mean, all from the snapshots.
     rate = drawn["rate"]["data"]
     assert len(rate) == 6
-    assert rate[2]["y"] == [s.arm_to_estimate[0][0] for s in shots if s.arm_to_estimate]
+    sent = [s for s in shots if s.arm_to_estimate and s.arm_to_sends and s.arm_to_sends[0]]
+    assert 0 < len(sent) < len(shots)  # from the first sends on: not the prior before them
+    assert rate[2]["y"] == [s.arm_to_estimate[0][0] for s in sent if s.arm_to_estimate]
     assert rate[1]["fill"] == "tonexty"
 
 

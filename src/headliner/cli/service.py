@@ -134,11 +134,14 @@ FormatOption = Annotated[
 ]
 
 
-def _when(epoch: float | None) -> str:
-    """A stored time as people read it: ISO 8601 in UTC, to the second."""
-    if epoch is None:
+def _when(time: float | str | None) -> str:
+    """A time (stored seconds, or the API's ISO 8601) as people read it, in UTC, to the second."""
+    if time is None:
         return ""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = (
+        datetime.fromisoformat(time) if isinstance(time, str) else datetime.fromtimestamp(time, UTC)
+    )
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _flat(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -13,14 +13,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -52,6 +56,36 @@ from headliner.storage.base import (
     OpenResult,
     Snapshot,
 )
+
+
+def iso_time(seconds: float) -> str:
+    """A stored time (seconds since the epoch) as ISO 8601 in UTC, to the microsecond.
+
+    >>> iso_time(1795774985.25)
+    '2026-11-27T10:23:05.250000Z'
+    """
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def _seconds(value: Any) -> Any:
+    """Read an ISO 8601 time with a zone back into seconds since the epoch."""
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError(f"time {value!r} has no zone (append Z for UTC)")
+        return parsed.timestamp()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value
+
+
+#: A time in a response: held as seconds since the epoch, written as ISO 8601 in UTC.
+Timestamp = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    PlainSerializer(iso_time, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 def one_of(options: Options) -> Any:
@@ -264,8 +298,8 @@ class ArmPublic(BaseModel):
     arm: int
     headline: str
     active: bool
-    created_at: float
-    retired_at: float | None
+    created_at: Timestamp
+    retired_at: Timestamp | None
 
     @classmethod
     def of(cls, arm: ArmRecord) -> ArmPublic:
@@ -287,8 +321,8 @@ class ExperimentSummary(BaseModel):
     status: str
     policy: str
     winner_arm: int | None
-    created_at: float
-    completed_at: float | None
+    created_at: Timestamp
+    completed_at: Timestamp | None
 
     @classmethod
     def of(cls, record: ExperimentRecord) -> ExperimentSummary:
@@ -400,7 +434,7 @@ class DecisionPublic(BaseModel):
     headline: str
     propensity: float
     recipient_id: str | None
-    created_at: float
+    created_at: Timestamp
     replayed: bool = Field(description="True when an idempotency key returned a stored decision")
     open_pixel: str | None = Field(
         default=None,
@@ -419,7 +453,7 @@ class DecisionPublic(BaseModel):
             "headline": result.headline,
             "propensity": d.propensity,
             "recipient_id": d.recipient_id,
-            "created_at": d.created_at,
+            "created_at": iso_time(d.created_at),
             "replayed": result.replayed,
             "open_pixel": open_pixel,
         }
@@ -434,8 +468,8 @@ class DecisionLogPublic(BaseModel):
     propensity: float
     recipient_id: str | None
     idempotency_key: str | None = Field(description="the caller's send key, if it gave one")
-    created_at: float
-    opened_at: float | None = Field(description="first open reported (even late); null if none")
+    created_at: Timestamp
+    opened_at: Timestamp | None = Field(description="first open reported (even late); null if none")
     outcome: int | None = Field(
         description="1 opened (inside the window, or an explicit 1), 0 an explicit non-open, "
         "null not known (yet)"
@@ -452,8 +486,8 @@ class DecisionLogPublic(BaseModel):
             "propensity": decision.propensity,
             "recipient_id": decision.recipient_id,
             "idempotency_key": decision.idempotency_key,
-            "created_at": decision.created_at,
-            "opened_at": decision.opened_at,
+            "created_at": iso_time(decision.created_at),
+            "opened_at": None if decision.opened_at is None else iso_time(decision.opened_at),
             "outcome": decision.outcome,
             "late": decision.late,
         }
@@ -524,7 +558,7 @@ class WavePublic(BaseModel):
 
     wave_id: str
     experiment_id: str
-    created_at: float
+    created_at: Timestamp
     sends: int
     allocation: list[WaveArmPublic]
     reason: str | None = Field(
@@ -640,7 +674,7 @@ class DelaySummaryPublic(BaseModel):
 class SnapshotPublic(BaseModel):
     """P(best) and allocation share per headline position at one moment."""
 
-    at: float
+    at: Timestamp
     p_best: dict[int, float | None]
     allocation: dict[int, float | None]
 
@@ -699,7 +733,7 @@ class ReportPublic(BaseModel):
     experiment_id: str
     name: str
     status: str
-    generated_at: float
+    generated_at: Timestamp
     winner_arm: int | None
     winner_headline: str | None
     champion_arm: int
@@ -840,8 +874,8 @@ class ApiKeyPublic(BaseModel):
 
     id: str
     name: str
-    created_at: float
-    revoked_at: float | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
 
     @classmethod
     def of(cls, record: ApiKeyRecord) -> ApiKeyPublic:

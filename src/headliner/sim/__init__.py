@@ -38,7 +38,21 @@ _EXPORTS = {
     "run_monte_carlo": "headliner.sim.montecarlo",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "BanditSimulation",
+    "BaseEmailSimulation",
+    "ComparisonDetail",
+    "MonteCarloResult",
+    "RandomSimulation",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "parse_scenario",
+    "policy_labels",
+    "reference_scenario",
+    "run_comparison_experiment",
+    "run_monte_carlo",
+]
 
 
 def __getattr__(name: str) -> Any:

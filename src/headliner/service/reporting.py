@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headliner.core.delay import DelayPrior
+from headliner.core.delay import DelayPrior, rate_interval
 from headliner.core.posterior import expected_loss
 from headliner.core.stopping import StoppingRule
 from headliner.service.state import ExperimentState
@@ -153,17 +153,21 @@ def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: floa
     """Assemble the report from a freshly refreshed state."""
     record = state.record
     evidence = state.evidence
-    from scipy import special
-
     intervals = [
         evidence.interval_parameters(arm.arm, record.alpha_prior, record.beta_prior)
         for arm in state.arms
     ]
     a = np.array([p[0] for p in intervals])
     b = np.array([p[1] for p in intervals])
-    tail = (1.0 - CREDIBLE_LEVEL) / 2.0
-    lower = special.betaincinv(a, b, tail)
-    upper = special.betainccinv(a, b, tail)
+    lower, upper = rate_interval(
+        a,
+        b,
+        np.array([counts.opens for counts in state.counts], dtype=np.float64),
+        np.array([counts.sends for counts in state.counts], dtype=np.float64),
+        record.alpha_prior,
+        record.beta_prior,
+        CREDIBLE_LEVEL,
+    )
     live = state.posterior()
     loss = expected_loss(live)
     position = {int(arm): i for i, arm in enumerate(state.active)}

@@ -1020,17 +1020,37 @@ def plot_plan_list_size(plan: CampaignPlan, path: Path) -> Path:
         candidates = [plan.own_candidate("list_size")]
     sizes = np.array([c.campaign.n_sends for c in candidates], dtype=np.float64)
     fig, ax = _pyplot().subplots(figsize=(10, 5.5))
-    for k, (label, value, interval) in enumerate(
+    # The two curves coincide when every pick within 1% is the best itself: "within 1%"
+    # is drawn wide with large circles, "the best" on top of it thin, dashed, with small
+    # diamonds, so that both show.
+    for k, (label, value, interval, look) in enumerate(
         (
-            ("declared the best headline", "p_best", "p_best_ci95"),
-            ("declared one within 1% of the best", "p_within_1pct", "p_within_1pct_ci95"),
+            (
+                "declared the best headline",
+                "p_best",
+                "p_best_ci95",
+                {"marker": "D", "markersize": 5, "linestyle": "--", "linewidth": 1.8, "zorder": 4},
+            ),
+            (
+                "declared one within 1% of the best",
+                "p_within_1pct",
+                "p_within_1pct_ci95",
+                {"marker": "o", "markersize": 10, "linestyle": "-", "linewidth": 4, "zorder": 3},
+            ),
         )
     ):
         y = np.array([getattr(c, value) for c in candidates])
         bounds = np.array([getattr(c, interval) for c in candidates])
         errors = np.clip(np.vstack([y - bounds[:, 0], bounds[:, 1] - y]), 0.0, None)
         ax.errorbar(
-            sizes, y, yerr=errors, marker="o", capsize=3, color=_colour(k), linewidth=2, label=label
+            sizes,
+            y,
+            yerr=errors,
+            capsize=3 + 2 * k,
+            elinewidth=1.5,
+            color=_colour(k),
+            label=label,
+            **look,
         )
     ax.axhline(TARGET, color="0.3", linestyle=":", linewidth=1)
     _note(ax, f"target, {TARGET:.0%}", (0.0, TARGET - 0.02), ("axes fraction", "data"))

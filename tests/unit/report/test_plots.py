@@ -24,6 +24,7 @@ from headliner.core.policies import (
     TopTwoThompson,
     UniformRandom,
 )
+from headliner.report import plots
 from headliner.report.plots import (
     current_shares,
     extra_opens_figure,
@@ -37,6 +38,7 @@ from headliner.report.plots import (
     share_slices,
     write_study_plots,
 )
+from headliner.sim.plan import parse_plan, plan_campaign
 from headliner.sim.scenarios import reference_scenario
 from headliner.sim.study import StudyResult, run_study
 
@@ -294,3 +296,35 @@ def test_write_study_plots_writes_the_listed_files(study: StudyResult, tmp_path:
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plt.get_fignums() == []  # every figure is closed once written
+
+
+def test_plan_list_size_curves_stay_visible_where_they_coincide(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spec = parse_plan(
+        {
+            "headlines": ["A", "B", "C"],
+            "open_rates": [0.10, 0.15, 0.20],
+            "list_size": 3_000,
+            "waves": {"count": 6, "every": "1h"},
+            "open_delay": {"median": "10m", "p95": "45m"},
+            "attribution_window": "3h",
+            "stopping": {"min_opens": 30},
+            "replications": 10,
+            "seed": 5,
+        }
+    )
+    plan = plan_campaign(spec, search_replications=5, n_threads=1)
+    drawn: list[Figure] = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    plots.plot_plan_list_size(plan, tmp_path / "plan_list_size.png")
+    (fig,) = drawn
+    labels = [container.get_label() for container in fig.axes[0].containers]
+    assert labels == ["declared the best headline", "declared one within 1% of the best"]
+    best, within = (container.lines[0] for container in fig.axes[0].containers)
+    # Where "the best" equals "within 1%", the first is drawn thin and dashed over the second.
+    assert best.get_zorder() > within.get_zorder()
+    assert best.get_linestyle() != within.get_linestyle()
+    assert best.get_linewidth() < within.get_linewidth()
+    assert best.get_markersize() < within.get_markersize()
+    plt.close(fig)

@@ -27,7 +27,7 @@ def test_default_run_prints_the_reference_table_and_writes_plots(
     assert "24.27%" in row
     assert "19.08%" in row and "23.71%" in row
     assert "lift_vs_ab_test_pct" in out
-    for name in ("cumulative_opens.png", "send_share.png", "posteriors.png"):
+    for name in ("extra_opens.png", "p_best.png", "send_share.png", "posteriors.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     assert not (tmp_path / "regret.png").exists()
 

@@ -50,7 +50,7 @@ def test_simulate_runs_without_the_service_stack(tmp_path: Path) -> None:
         f"assert main(['simulate', '--iterations', '100', '--out', {str(tmp_path)!r}]) == 0"
     )
     assert modules_loaded_by(code, SERVICE_STACK) == set()
-    assert (tmp_path / "cumulative_opens.png").exists()
+    assert (tmp_path / "extra_opens.png").exists()
 
 
 # Makes `import pandas` and `import matplotlib` fail, as on an install without the sim extra.

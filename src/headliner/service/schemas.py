@@ -10,6 +10,7 @@ layer checks again for callers that skip HTTP (the CLI).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
@@ -32,6 +33,7 @@ from pydantic_core import PydanticCustomError
 
 from headliner.core.allocation import GUARD_CONSTRAINTS, check_floor
 from headliner.core.delay import ATTRIBUTION_WINDOW, DelayPrior
+from headliner.core.kpi import DEFAULT_KPI, EVENT_TYPES, KPIS, EventType, Kpi
 from headliner.core.policies import LIVE_POLICIES, TopTwoThompson
 from headliner.core.posterior import PRIOR_CONSTRAINTS
 from headliner.core.stopping import Require, StoppingRule
@@ -40,6 +42,7 @@ from headliner.service.experiments import (
     REQUEST_CONSTRAINTS,
     DecisionPage,
     DecisionResult,
+    EventResult,
     WaveResult,
     build_spec,
 )
@@ -96,7 +99,10 @@ def one_of(options: Options) -> Any:
 Headline = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Reward = Annotated[
     int,
-    Field(strict=True, description="1 opened, 0 not opened"),
+    Field(
+        strict=True,
+        description="1 a success of the experiment's KPI (opened, clicked, converted), 0 none",
+    ),
     within(REQUEST_CONSTRAINTS["reward"]),
 ]
 _RULE = StoppingRule.parameter_constraints
@@ -252,6 +258,12 @@ class ExperimentCreate(_Input):
         description="the plan this experiment runs (POST /v1/plans' request), stored with it "
         "so that plan and actual can be compared",
     )
+    kpi: Kpi = Field(
+        default=DEFAULT_KPI,
+        description="what a success is: a send opened, clicked or converted (any yes/no "
+        "event you define). The `open` routes record a success of this KPI; of the reported "
+        "events only this KPI's type counts, and never one made by a machine",
+    )
 
     def to_spec(self) -> ExperimentSpec:
         """The validated :class:`ExperimentSpec` (the domain checks the rules again)."""
@@ -271,6 +283,7 @@ class ExperimentCreate(_Input):
             auto_stop=self.stopping.enabled,
             delay_prior=self.delay_prior.prior(),
             plan=None if self.plan is None else self.plan.model_dump(mode="json"),
+            kpi=self.kpi,
         )
 
     @field_validator("headlines")
@@ -356,6 +369,9 @@ class ExperimentPublic(ExperimentSummary):
     plan: dict[str, Any] | None = Field(
         default=None, description="the inputs of the plan it was created from; null: none"
     )
+    kpi: Annotated[str, one_of(KPIS)] = Field(
+        default=DEFAULT_KPI, description="what a success is (the report's opens count them)"
+    )
 
     @classmethod
     def of_state(cls, state: ExperimentState) -> ExperimentPublic:
@@ -384,6 +400,7 @@ class ExperimentPublic(ExperimentSummary):
             delay_prior=DelayPriorSettings(**asdict(delay_prior_of(record))),
             headlines=[ArmPublic.of(a) for a in arms],
             plan=None if record.plan is None else dict(record.plan),
+            kpi=record.kpi,
         )
 
 
@@ -513,11 +530,89 @@ class DecisionListPublic(BaseModel):
 
 
 class OpenPublic(BaseModel):
-    """What happened to a reported open: counted, duplicate (nothing changed) or late."""
+    """What happened to a reported success of the KPI: counted, duplicate or late.
+
+    Called an open whatever the experiment's KPI is (a click, a conversion).
+    """
 
     decision_id: str
     result: OpenResult
     counted: bool
+
+
+#: The longest user agent stored; a longer one is refused (pixel requests: cut to it).
+MAX_USER_AGENT = 1000
+
+
+def ip_address_text(value: str) -> str:
+    """``value`` as an IPv4 or IPv6 address in its canonical form; ValueError if it is none."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address") from None
+
+
+class EventCreate(_Input):
+    """An event of a send as the email service provider reports it (e.g. from a webhook)."""
+
+    type: EventType = Field(
+        description="open, click or conversion (any yes/no event you define); it counts "
+        "toward the experiment's KPI only when it is the KPI's type"
+    )
+    machine: bool = Field(
+        default=False,
+        description="a machine made it (a privacy proxy fetching the pixel, such as Apple "
+        "Mail Privacy Protection, or a link scanner): stored, never counted",
+    )
+    user_agent: str | None = Field(
+        default=None, max_length=MAX_USER_AGENT, description="as the provider saw it"
+    )
+    proxy_address: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the IPv4 or IPv6 address the event came from (a proxy's, for machine opens)",
+    )
+
+    @field_validator("proxy_address")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        return None if value is None else ip_address_text(value)
+
+
+class EventPublic(BaseModel):
+    """A stored event, and whether it counted toward the experiment's KPI.
+
+    ``result`` is what recording the KPI's success did (``counted``,
+    ``duplicate``: the send's success was already recorded, ``late``: after
+    the attribution window), null when the event is not a success of the KPI
+    (another type, or made by a machine); ``reason`` says why it did not count.
+    """
+
+    event_id: str
+    decision_id: str
+    arm: int
+    type: Annotated[str, one_of(EVENT_TYPES)]
+    machine: bool
+    at: Timestamp
+    counted: bool = Field(description="it counted toward the KPI (the first time, in the window)")
+    result: OpenResult | None
+    reason: str | None = Field(description="why it did not count; null when it did")
+
+    @staticmethod
+    def payload(result: EventResult) -> dict[str, Any]:
+        """The response body as a plain dict (JSON-ready)."""
+        event = result.event
+        return {
+            "event_id": event.id,
+            "decision_id": event.decision_id,
+            "arm": event.arm,
+            "type": event.type,
+            "machine": event.machine,
+            "at": iso_time(event.at),
+            "counted": result.counted,
+            "result": None if result.result is None else result.result.value,
+            "reason": result.reason,
+        }
 
 
 class OutcomeCreate(_Input):
@@ -626,7 +721,9 @@ class ArmReportPublic(BaseModel):
     interval includes what is not known yet about the opens still to come).
     ``matured_sends`` are the sends whose window has passed (or whose outcome
     was given) and ``matured_opens`` the opens among them; ``observed_rate``
-    is their ratio.
+    is their ratio. Every "open" here is a success of the experiment's KPI
+    (a click in a click experiment); ``open_events`` and ``machine_opens``
+    are the stored open events, counted or not.
     """
 
     arm: int
@@ -646,6 +743,11 @@ class ArmReportPublic(BaseModel):
     p_best: float | None
     expected_loss: float | None
     allocation: float | None
+    open_events: int = Field(
+        description="open events stored for its sends (pixel fetches and reported opens), "
+        "counted or not"
+    )
+    machine_opens: int = Field(description="of those, the ones a machine made: never counted")
 
 
 class DelaySummaryPublic(BaseModel):
@@ -728,11 +830,13 @@ class ReportPublic(BaseModel):
     with a non-finite P(best), say) is null, as JSON has no NaN;
     ``allocation_reason`` says why the next sends are split as ``allocation``
     says; ``delay`` describes the open-delay curve behind the estimates.
+    ``kpi`` is what the counted opens are successes of.
     """
 
     experiment_id: str
     name: str
     status: str
+    kpi: Annotated[str, one_of(KPIS)]
     generated_at: Timestamp
     winner_arm: int | None
     winner_headline: str | None
@@ -744,6 +848,9 @@ class ReportPublic(BaseModel):
     stopping_status: StoppingStatusPublic
     arms: list[ArmReportPublic]
     snapshots: list[SnapshotPublic]
+    machine_open_share: float | None = Field(
+        description="machine opens among the open events of every headline; null: no open events"
+    )
 
     @classmethod
     def of(cls, report: Report) -> ReportPublic:
@@ -754,6 +861,7 @@ class ReportPublic(BaseModel):
             experiment_id=record.id,
             name=record.name,
             status=report.status,
+            kpi=record.kpi,
             generated_at=report.generated_at,
             winner_arm=winner,
             winner_headline=None if winner is None else report.arms[winner].headline,
@@ -765,6 +873,7 @@ class ReportPublic(BaseModel):
             stopping_status=StoppingStatusPublic.of(report.stopping_status),
             arms=[ArmReportPublic(**vars(a)) for a in report.arms],
             snapshots=[SnapshotPublic.of(s) for s in report.snapshots],
+            machine_open_share=report.machine_open_share,
         )
 
 

@@ -236,6 +236,7 @@ def section_speed(seed: int) -> None:
         np.zeros((n_record, campaign.n_arms)),
         np.zeros((0, campaign.n_arms)),
         np.zeros((0, campaign.n_arms)),
+        np.zeros((0, campaign.n_arms, 2)),
     )
     start = time.perf_counter()
     _py_campaign_kernel(*static, np.random.default_rng(seed), *outputs)

@@ -7,7 +7,9 @@ Exit codes, for scripts and pipelines:
 - 2: a usage error (unknown option, missing argument, value out of range) or a
   domain error (:class:`~headliner.core.errors.HeadlinerError`: an invalid
   setting, an unknown experiment or key, a conflict);
-- 3: the service refused to start, or the database cannot be reached.
+- 3: the service refused to start, or the database cannot be reached;
+- 4: the command needs an optional part that is not installed (the ``sim``
+  extra: ``pip install 'headliner[sim]'``).
 
 Every error is one line on stderr starting ``headliner: error:``; no traceback.
 """
@@ -81,6 +83,10 @@ def _usage_error(exc: Exception) -> int:
     return 2
 
 
+#: Modules of the optional extras, and the extra that installs each.
+_EXTRAS = {"pandas": "sim", "matplotlib": "sim"}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (used by the console script)."""
     try:
@@ -96,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         print(f"headliner: error: {exc.format_message()}", file=sys.stderr)  # type: ignore[attr-defined]
         return int(getattr(exc, "exit_code", 1))
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"headliner: error: this command needs {exc.name}, from the {extra!r} extra: "
+            f"pip install 'headliner[{extra}]'",
+            file=sys.stderr,
+        )
+        return 4
     except (KeyboardInterrupt, typer.Abort):
         print("headliner: aborted", file=sys.stderr)
         return 1

@@ -134,11 +134,14 @@ FormatOption = Annotated[
 ]
 
 
-def _when(epoch: float | None) -> str:
-    """A stored time as people read it: ISO 8601 in UTC, to the second."""
-    if epoch is None:
+def _when(time: float | str | None) -> str:
+    """A time (stored seconds, or the API's ISO 8601) as people read it, in UTC, to the second."""
+    if time is None:
         return ""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = (
+        datetime.fromisoformat(time) if isinstance(time, str) else datetime.fromtimestamp(time, UTC)
+    )
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _flat(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -343,6 +346,10 @@ def experiments_list(
     _print_rows(rows, fmt, table)
 
 
+#: The report's column of KPI successes, by KPI ("conversions" is too wide for 80 columns).
+_KPI_COLUMN = {"conversions": "conv."}
+
+
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{100.0 * value:.2f}%"
 
@@ -362,6 +369,9 @@ def experiments_report(
 ) -> None:
     """Show an experiment's report: per headline, then the open delay and the stopping rule.
 
+    The counts are successes of the experiment's KPI (opens, clicks or
+    conversions); the open events stored, and the machine opens among them
+    (stored, never counted), are shown beside them.
     ``--format json`` prints the API's report (``GET /v1/experiments/{id}/report``);
     ``--format csv`` one row per headline. ``--html FILE`` writes the
     dashboard's experiment page as one file (styles, charts and data inlined,
@@ -385,16 +395,24 @@ def experiments_report(
         _print_rows(rows, fmt, _table(title=""))
         return
     record = report.experiment
+    kpi = record.kpi  # "opens", "clicks" or "conversions": what the counts are
     console = Console()
-    console.print(f"{record.name}  [dim]{record.id}[/dim]  {report.status}", soft_wrap=True)
-    # Two narrow tables rather than one wide one: each fits 80 columns.
+    console.print(
+        f"{record.name}  [dim]{record.id}[/dim]  {report.status}  KPI: {kpi}", soft_wrap=True
+    )
+    # Narrow tables rather than one wide one: each fits 80 columns.
     estimates = _table(
-        "#", "headline", "sends", "opens", "estimate (95% CI)", "P(best)", "share",
+        "#", "headline", "sends", _KPI_COLUMN.get(kpi, kpi), "estimate (95% CI)", "P(best)",
+        "share",
         title="Headlines",
     )  # fmt: skip
     evidence = _table(
-        "#", "eff. sends", "pending", "late opens", "matured rate", "exp. loss",
+        "#", "eff. sends", "pending", "late", "matured rate", "exp. loss",
         title="Evidence during the attribution window",
+    )  # fmt: skip
+    machines = _table(
+        "#", "open events", "machine opens", "machine share",
+        title="Open events stored (machine opens never count)",
     )  # fmt: skip
     for a in report.arms:
         low, high = a.credible_interval
@@ -415,8 +433,15 @@ def experiments_report(
             _pct(a.observed_rate),
             _pct(a.expected_loss),
         )
+        machines.add_row(
+            str(a.arm),
+            f"{a.open_events:,}",
+            f"{a.machine_opens:,}",
+            _pct(a.machine_opens / a.open_events if a.open_events else None),
+        )
     console.print(estimates)
     console.print(evidence)
+    console.print(machines)
     delay = report.delay
     console.print(
         f"open delay: half of the opens arrive within {_duration(delay.median_seconds)}, "
@@ -425,15 +450,21 @@ def experiments_report(
         f"{_duration(delay.horizon_seconds)})",
         soft_wrap=True,  # one line per fact, whatever the terminal's width
     )
+    if report.machine_open_share is not None:
+        stored = sum(a.open_events for a in report.arms)
+        console.print(
+            f"machine opens: {_pct(report.machine_open_share)} of {stored:,} open events",
+            soft_wrap=True,
+        )
     console.print(f"next sends: {report.allocation_reason}", soft_wrap=True)
     arms = report.arms
     winner = "none yet" if report.winner_arm is None else repr(arms[report.winner_arm].headline)
     stop = report.stopping_status
-    needed = "off" if stop.min_opens is None else f"{stop.min_opens:,} opens needed"
+    needed = "off" if stop.min_opens is None else f"{stop.min_opens:,} {kpi} needed"
     console.print(
         f"winner: {winner}; leader {arms[stop.champion].headline!r}, "
         f"P(best) {_pct(stop.p_best)}, value remaining {_pct(stop.value_remaining)}; "
-        f"{stop.opens:,} opens ({needed})" + ("; waiting for burn-in" if stop.in_burn_in else ""),
+        f"{stop.opens:,} {kpi} ({needed})" + ("; waiting for burn-in" if stop.in_burn_in else ""),
         soft_wrap=True,
     )
     if stop.reason is not None:

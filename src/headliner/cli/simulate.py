@@ -186,13 +186,14 @@ def _run_campaign(scenario: Any, replications: int | None, seed: int | None) -> 
 
 def _print(result: Any, campaign: Any, output_format: str) -> None:
     from headliner.report.tables import (
+        as_fractions,
         campaign_replications,
         campaign_summary,
         format_campaign,
     )
 
     if output_format == "csv":
-        tables = [] if result is None else [result.comparison]
+        tables = [] if result is None else [as_fractions(result.comparison)]
         if campaign is not None:
             tables.append(campaign_replications(campaign))
         print("\n".join(table.to_csv(index=False) for table in tables), end="")
@@ -214,16 +215,18 @@ def _print(result: Any, campaign: Any, output_format: str) -> None:
 
 
 def _comparison_document(result: Any) -> dict[str, Any]:
+    from headliner.report.tables import as_fractions
+
     document: dict[str, Any] = {
         "scenario": result.scenario.name,
-        "comparison": json.loads(result.comparison.to_json(orient="records")),
+        "comparison": json.loads(as_fractions(result.comparison).to_json(orient="records")),
     }
     if result.monte_carlo is not None:
         summary = result.monte_carlo.summary()
         document["monte_carlo"] = {
             "seed": result.monte_carlo.seed,
             "replications": result.monte_carlo.n_replications,
-            "summary": json.loads(summary.to_json(orient="records")),
+            "summary": json.loads(as_fractions(summary).to_json(orient="records")),
         }
     return document
 

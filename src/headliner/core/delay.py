@@ -383,6 +383,49 @@ def interval_parameters(
     return mean * size, (1.0 - mean) * size
 
 
+def rate_interval(
+    alpha: FloatArray,
+    beta: FloatArray,
+    opens: FloatArray,
+    sends: FloatArray,
+    alpha_prior: float,
+    beta_prior: float,
+    level: float = 0.95,
+) -> tuple[FloatArray, FloatArray]:
+    """Each headline's reported credible interval of its open rate.
+
+    The equal-tailed interval of ``Beta(alpha, beta)`` (from
+    :func:`interval_parameters`), whose lower end is raised, where it falls
+    short, to that of the posterior with every unopened send taken as final:
+    whatever opens are still to come, the rate is at least what the counted
+    opens show. Early in a window, when the delay curve is mostly the prior's
+    guess, the moment-matched Beta can reach below that bound.
+
+    Parameters
+    ----------
+    alpha, beta : ndarray
+        The interval's Beta parameters.
+    opens, sends : ndarray
+        Counted opens and all sends, same shape.
+    alpha_prior, beta_prior : float
+    level : float, default=0.95
+
+    Returns
+    -------
+    (lower, upper) : tuple of ndarrays
+    """
+    from scipy import special
+
+    tail = (1.0 - level) / 2.0
+    lower = special.betaincinv(alpha, beta, tail)
+    upper = special.betainccinv(alpha, beta, tail)
+    floor = special.betaincinv(
+        alpha_prior + opens, beta_prior + np.maximum(sends - opens, 0.0), tail
+    )
+    bounded: FloatArray = np.maximum(lower, floor)
+    return bounded, upper
+
+
 def curve_scale_variance(prior_cdf_at_horizon: float, prior_weight: float) -> float:
     """Relative variance of the curve's level that the data cannot tell yet.
 

@@ -1,26 +1,37 @@
-"""PNG plots of simulations; matplotlib is imported only when a plot is drawn."""
+"""PNG plots of simulations; matplotlib is imported only when a plot is drawn.
+
+Every figure states its finding in its title, computed from the data, with a
+grey line under it saying what is drawn. The study plots are built by
+``*_figure`` functions that return the matplotlib Figure (so tests can read
+back what is drawn) and written by :func:`write_study_plots`.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from headliner.core.policies import THOMPSON, UNIFORM, ABTestThenCommit, Policy
+
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from headliner.sim.plan import CampaignPlan
-    from headliner.sim.study import CampaignStudy, StudyResult
+    from headliner.sim.study import CampaignStudy, StudyResult, Trace
 
 # Posterior panels drawn at most.
 _MAX_PANELS = 4
 # A curve over a million sends is drawn from this many points at most.
 _MAX_POINTS = 2_000
 FloatArray = NDArray[np.float64]
+_P = ParamSpec("_P")
 
 
 def _pyplot() -> Any:
@@ -47,111 +58,628 @@ def sample_points(n_sends: int) -> NDArray[np.int64]:
     return np.unique(np.geomspace(1, n_sends, _MAX_POINTS).astype(np.int64))
 
 
-def plot_cumulative_opens(policy_to_rewards: Mapping[str, NDArray[np.int8]], path: Path) -> Path:
-    """Cumulative opens of each policy against sends (one seeded run each).
+# --- studies --------------------------------------------------------------------------
+# Plain names of the policies, by registry name: the one place the plots name them.
+POLICY_NAMES: Mapping[str, str] = {
+    "uniform": "Even split",
+    "ab_test": "A/B test then winner",
+    "thompson": "Thompson Sampling",
+    "top_two": "Top-two Thompson Sampling",
+    "epsilon_greedy": "Epsilon-greedy",
+    "ucb1": "UCB1",
+}
+# How a setting reads when two policies of one name need telling apart.
+_SETTING_TEXT: Mapping[str, str] = {
+    "n_test_sends": "{:,} test sends",
+    "epsilon": "explores {:.0%}",
+    "leader_probability": "leader {:.0%}",
+}
+# Colour, dash and width of each policy's curve. The even split is a wide light line
+# drawn under the others, so that a curve equal to it (an A/B test's test phase is the
+# even split itself) still shows on top of it.
+_POLICY_STYLES: Mapping[str, Mapping[str, Any]] = {
+    "uniform": {"color": "0.65", "linestyle": "-", "linewidth": 5.0, "zorder": 2},
+    "thompson": {"color": "tab:blue", "linestyle": "-", "linewidth": 2.2, "zorder": 4},
+    "ab_test": {"color": "tab:orange", "linestyle": (0, (6, 2)), "linewidth": 2.2, "zorder": 3},
+    "top_two": {"color": "tab:green", "linestyle": (0, (6, 2, 1, 2)), "linewidth": 2.2},
+    "epsilon_greedy": {"color": "tab:purple", "linestyle": (0, (1, 1.5)), "linewidth": 2.2},
+    "ucb1": {"color": "tab:brown", "linestyle": (0, (3, 1, 1, 1, 1, 1)), "linewidth": 2.2},
+}
+# Dashes of the headlines' curves where they can coincide (P(best) near 0 or 1).
+_HEADLINE_DASHES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (5, 2, 1, 2)), (0, (3, 1, 1, 1, 1, 1)))
+# Horizons spanning this factor or more are drawn on a log scale of sends.
+_LOG_SPAN = 100
+# Slices of sends in which the current share of sends is counted, of this many sends
+# at least.
+_SHARE_SLICES = 40
+_MIN_SLICE = 25
+# A posterior peak this many times taller than the next is cut off at the top.
+_PEAK_RATIO = 4.0
+# Text sizes: the helpers' "small" is 10.4 pt at a 12.5 pt base.
+_STUDY_RC = {"font.size": 12.5}
+_TICK_PT = 11.0
 
-    Parameters
-    ----------
-    policy_to_rewards : mapping of str to ndarray of shape (n_sends,)
-        Per-send 0/1 outcomes of each policy's run.
-    path : Path
-        Where to write the PNG.
+
+def _readable(build: Callable[_P, Figure]) -> Callable[_P, Figure]:
+    """Build the figure at a 12.5 pt base font, with 11 pt ticks, so no text is under 10 pt."""
+
+    @functools.wraps(build)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Figure:
+        with _pyplot().rc_context(_STUDY_RC):
+            fig = build(*args, **kwargs)
+        for ax in fig.axes:
+            # A number, not "medium": tick labels are made when drawn, outside this context.
+            ax.tick_params(labelsize=_TICK_PT)
+        return fig
+
+    return wrapper
+
+
+def _figure(width: float) -> tuple[Figure, Any]:
+    """A figure of one axes, ``width`` inches wide and 5.6 high."""
+    fig, ax = _pyplot().subplots(figsize=(width, 5.6))
+    return fig, ax
+
+
+def plain_policy_labels(policies: Sequence[Policy]) -> list[str]:
+    """The policies' plain names, with their settings where two share a name.
+
+    Examples
+    --------
+    >>> from headliner.core.policies import ABTestThenCommit, ThompsonSampling
+    >>> plain_policy_labels([ThompsonSampling(), ABTestThenCommit(500), ABTestThenCommit(900)])[1:]
+    ['A/B test then winner (500 test sends)', 'A/B test then winner (900 test sends)']
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for label, rewards in policy_to_rewards.items():
-        x = sample_points(len(rewards))
-        ax.plot(x, np.cumsum(rewards, dtype=np.int64)[x - 1], label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("sends")
-    ax.set_ylabel("cumulative opens")
-    ax.set_title("Cumulative opens per policy")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, path)
+    names = [POLICY_NAMES.get(policy.name, policy.name) for policy in policies]
+    labels = []
+    for policy, name in zip(policies, names, strict=True):
+        if names.count(name) > 1:
+            settings = ", ".join(
+                _SETTING_TEXT.get(key, key.replace("_", " ") + " {}").format(value)
+                for key, value in vars(policy).items()
+            )
+            name = f"{name} ({settings})"
+        labels.append(name)
+    return labels
 
 
-def plot_send_share(
-    arms: NDArray[np.signedinteger[Any]], headlines: Sequence[str], path: Path, *, title: str
-) -> Path:
-    """Share of sends so far that each headline received, against sends.
+def _policy_style(policies: Sequence[Policy], index: int) -> dict[str, Any]:
+    """Line style of ``policies[index]``; a repeated policy gets another colour."""
+    policy = policies[index]
+    style = dict(_POLICY_STYLES.get(policy.name, {"linewidth": 2.2}))
+    repeat = sum(p.name == policy.name for p in policies[:index])
+    if repeat or "color" not in style:
+        style["color"] = _colour(5 + index)
+    return style
 
-    Parameters
-    ----------
-    arms : ndarray of shape (n_sends,)
-        Arm index sent at each round.
-    headlines : sequence of str
-    path : Path
-    title : str
+
+def _rate_labels(headlines: Sequence[str], rates: Sequence[float] | FloatArray) -> list[str]:
+    """Legend labels: each headline, shortened, with its true open rate."""
+    from headliner.report.tables import shorten
+
+    return [
+        f"{shorten(text, _LEGEND_WIDTH)} ({100.0 * rate:g}%)"
+        for text, rate in zip(headlines, rates, strict=True)
+    ]
+
+
+def _quoted(headline: str) -> str:
+    from headliner.report.tables import shorten
+
+    return f'"{shorten(headline, _LEGEND_WIDTH)}"'
+
+
+def _sends_range(result: StudyResult) -> tuple[int, int]:
+    """First and last send drawn: from the first horizon when the horizons span 100x."""
+    first, last = result.iterations[0], result.iterations[-1]
+    return (first if first * _LOG_SPAN <= last else 1), last
+
+
+def _log_sends(start: int, end: int) -> bool:
+    return end >= _LOG_SPAN * start
+
+
+def _sends_axis(ax: Any, start: int, end: int) -> None:
+    """Sends on x with thousands separators, on a log scale when they span 100x."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    if _log_sends(start, end):
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10.0))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlim(start, end)
+        ax.set_xlabel("sends so far (log scale)")
+    else:
+        ax.set_xlim(0, end)
+        ax.set_xlabel("sends so far")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+
+
+def _mark_ab_tests(
+    ax: Any, policies: Sequence[Policy], labels: Sequence[str], start: int, end: int
+) -> None:
+    """A dotted line where each A/B test's test phase ends and its winner takes the sends.
+
+    An A/B test still testing at the last send is said so under the legend.
     """
-    plt = _pyplot()
-    x = sample_points(len(arms))
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for k, headline in enumerate(headlines):
-        sent = np.cumsum(arms == k, dtype=np.int64)[x - 1]
-        ax.plot(x, sent / x, label=headline)
-    ax.set_xscale("log")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("sends")
-    ax.set_ylabel("share of sends so far")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
-    return _save(fig, path)
+    marked = 0
+    testing = [
+        f"{label}:\nstill testing at the last send\n(its test: {policy.n_test_sends:,} sends)"
+        for policy, label in zip(policies, labels, strict=True)
+        if isinstance(policy, ABTestThenCommit) and policy.n_test_sends >= end
+    ]
+    if testing:
+        ax.text(
+            1.02,
+            0.5,
+            "\n".join(testing),
+            transform=ax.transAxes,
+            va="top",
+            fontsize="small",
+            color="0.25",
+        )
+    for index, (policy, label) in enumerate(zip(policies, labels, strict=True)):
+        if not isinstance(policy, ABTestThenCommit) or not start < policy.n_test_sends < end:
+            continue
+        n = policy.n_test_sends
+        colour = _policy_style(policies, index)["color"]
+        ax.axvline(n, color=colour, linestyle=":", linewidth=1.5, gid="ab_test_end")
+        # Left of the line, where the curves are still low (the test phase), unless
+        # the line is too far left for the text.
+        if _log_sends(start, end):
+            where = math.log(n / start) / math.log(end / start)
+        else:
+            where = n / end
+        left = where > 0.4
+        ax.annotate(
+            f"{label}:\nthe test ends at {n:,} sends,\nthe winner gets the rest",
+            xy=(n, 0.97 - 0.2 * marked),
+            xycoords=("data", "axes fraction"),
+            xytext=(-6 if left else 6, 0),
+            textcoords="offset points",
+            ha="right" if left else "left",
+            va="top",
+            fontsize="small",
+            color="0.25",
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"},
+        )
+        marked += 1
 
 
-def plot_posteriors(
-    arms: NDArray[np.signedinteger[Any]],
-    rewards: NDArray[np.int8],
-    headlines: Sequence[str],
-    checkpoints: Sequence[int],
-    path: Path,
-    *,
+def _featured_trace(result: StudyResult) -> tuple[str, Trace]:
+    """Thompson Sampling's trace, or the first policy's when it was not run; its plain name."""
+    traces = list(result.traces.values())
+    index = next((i for i, t in enumerate(traces) if t.policy.code == THOMPSON), 0)
+    return plain_policy_labels([t.policy for t in traces])[index], traces[index]
+
+
+def _counts_at(
+    trace: Trace, n_arms: int, points: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Sends and opens of each headline in the first ``points`` sends, shape (len, n_arms)."""
+    sends = np.empty((points.size, n_arms), dtype=np.int64)
+    opens = np.empty((points.size, n_arms), dtype=np.int64)
+    opened = trace.rewards == 1
+    for k in range(n_arms):
+        sent = trace.arms == k
+        sends[:, k] = np.cumsum(sent, dtype=np.int64)[points - 1]
+        opens[:, k] = np.cumsum(sent & opened, dtype=np.int64)[points - 1]
+    return sends, opens
+
+
+@_readable
+def extra_opens_figure(result: StudyResult) -> Figure:
+    """Opens of each policy minus the even split's, over sends (the seeded traces).
+
+    The even split is the ``uniform`` trace, or an even split's expected opens
+    when it was not run. Dotted lines mark where A/B tests end.
+    """
+    start, end = _sends_range(result)
+    traces = list(result.traces.values())
+    policies = [trace.policy for trace in traces]
+    labels = plain_policy_labels(policies)
+    x = sample_points(end)
+    x = x[x >= start]
+    even_trace = next((t for t in traces if t.policy.code == UNIFORM), None)
+    mean_rate = float(np.mean(result.scenario.true_probabilities))
+
+    def even_opens(points: NDArray[np.int64]) -> FloatArray:
+        if even_trace is None:
+            return (points * mean_rate).astype(np.float64)
+        return np.cumsum(even_trace.rewards, dtype=np.int64)[points - 1].astype(np.float64)
+
+    baseline = even_opens(x)
+    fig, ax = _figure(10)
+    if even_trace is None:
+        ax.axhline(0.0, **{**_POLICY_STYLES["uniform"], "label": "Even split (expected)"})
+    even_at_end = float(even_opens(np.array([end]))[0])
+    gains = []
+    for index, (trace, label) in enumerate(zip(traces, labels, strict=True)):
+        opens = np.cumsum(trace.rewards, dtype=np.int64)[x - 1]
+        ax.plot(x, opens - baseline, label=label, **_policy_style(policies, index))
+        if trace.policy.code != UNIFORM:
+            gains.append((trace.opens_at(end) - even_at_end, label))
+    _mark_ab_tests(ax, policies, labels, start, end)
+    over = "an even split" if even_trace is not None else "an even split's expected opens"
+    if even_trace is not None:
+        minus = "the even split's, as the sends go out (one seeded run each, as in the table)"
+    else:
+        minus = "an even split's expected opens, as the sends go out (one seeded run each)"
+    gain, leader = max(gains) if gains else (0.0, "")
+    if gains:
+        # The leader's gain at each horizon, so that the early gap reads as a number too.
+        index = labels.index(leader)
+        horizons = np.array([n for n in result.iterations if n >= start], dtype=np.int64)
+        ahead = traces[index].rewards
+        values = np.cumsum(ahead, dtype=np.int64)[horizons - 1] - even_opens(horizons)
+        style = _policy_style(policies, index)
+        ax.plot(
+            horizons, values, "o", color=style["color"], zorder=5, clip_on=False, gid="horizon_gain"
+        )
+        for n, value in zip(horizons, values, strict=True):
+            last = n == horizons[-1]
+            ax.annotate(
+                f"{value:+,.0f}",
+                (n, value),
+                xytext=(-8, 0) if last else (0, 8),
+                textcoords="offset points",
+                ha="right" if last else "center",
+                va="center" if last else "bottom",
+                fontsize="small",
+                color=style["color"],
+                fontweight="bold",
+            )
+    if gain > 0:
+        finding = f"{leader}: {gain:+,.0f} opens over {over} at {end:,} sends"
+    else:
+        finding = f"No policy gets more opens than {over} by {end:,} sends"
+    _titles(
+        fig,
+        ax,
+        finding,
+        f"Cumulative opens of each policy minus {minus}",
+    )
+    ax.set_ylabel("extra opens over an even split")
+    _style(ax, percent_y=False)
+    _sends_axis(ax, start, end)
+    _legend_outside(ax)
+    return fig
+
+
+@_readable
+def p_best_figure(result: StudyResult) -> Figure:
+    """P(best) of each headline over sends, from the featured trace's Beta posterior."""
+    scenario = result.scenario
+    headlines, rates = scenario.headline_texts, scenario.true_probabilities
+    policy, trace = _featured_trace(result)
+    start, end = _sends_range(result)
+    x = sample_points(end)
+    x = x[x >= start]
+    priors = scenario.priors
+    p_best = probabilities_of_best(trace, len(headlines), x, priors.alpha_prior, priors.beta_prior)
+    leader = int(np.argmax(p_best[-1]))
+    # The final leader solid and on top; the others dashed, so that the ones that
+    # sit together near 0 all show.
+    dashes = iter(_HEADLINE_DASHES[1:] * len(headlines))
+    fig, ax = _figure(11)
+    for k, label in enumerate(_rate_labels(headlines, rates)):
+        ax.plot(
+            x,
+            p_best[:, k],
+            color=_colour(k),
+            linestyle="-" if k == leader else next(dashes),
+            linewidth=2.4 if k == leader else 1.8,
+            zorder=3 if k == leader else 2,
+            label=label,
+        )
+    threshold = _DEFAULT_P_BEST
+    ax.axhline(threshold, color="0.3", linestyle=":", linewidth=1)
+    _note(ax, f"{threshold:.0%}", (0.0, threshold - 0.02), ("axes fraction", "data"))
+    below = np.flatnonzero(p_best[:, leader] < threshold)
+    name = _quoted(headlines[leader])
+    if below.size == 0 or below[-1] < x.size - 1:
+        first = x[0] if below.size == 0 else x[below[-1] + 1]
+        finding = f"{name} is {threshold:.0%} likely the best from send {first:,} on"
+    else:
+        finding = (
+            f"After {end:,} sends, {name} is the best with probability {p_best[-1, leader]:.0%}"
+        )
+    _titles(
+        fig,
+        ax,
+        finding,
+        f"Probability that each headline is the best, from {policy}'s posterior after each "
+        "send (one seeded run)",
+    )
+    ax.set_ylim(0.0, 1.02)
+    ax.set_ylabel("probability of being the best")
+    _style(ax, percent_y=True)
+    _sends_axis(ax, start, end)
+    _legend_outside(ax)
+    return fig
+
+
+def probabilities_of_best(
+    trace: Trace,
+    n_arms: int,
+    points: NDArray[np.int64],
     alpha_prior: float = 1.0,
     beta_prior: float = 1.0,
-) -> Path:
-    """Beta posterior density of each headline after each checkpoint's sends.
+) -> FloatArray:
+    """P(best) of each headline after each of ``points`` sends of ``trace``, shape (len, n_arms).
+
+    From the Beta posterior of the counts so far and the scenario's prior,
+    by :func:`headliner.core.posterior.best_probabilities` (its compiled
+    twin); each row sums to 1.
+    """
+    from headliner.sim.engine import kernels
+
+    sends, opens = _counts_at(trace, n_arms, points)
+    alpha = alpha_prior + opens.astype(np.float64)
+    beta = beta_prior + (sends - opens).astype(np.float64)
+    out = np.empty((points.size, n_arms), dtype=np.float64)
+    for i in range(points.size):
+        kernels.best_probabilities(alpha[i], beta[i], out[i])
+    return out
+
+
+def share_slices(start: int, end: int) -> NDArray[np.int64]:
+    """Edges of the slices of sends in which the current share is counted.
+
+    Slice ``i`` holds the sends after ``edges[i]`` up to ``edges[i + 1]``;
+    they widen evenly on a log scale (from ``start``), each of
+    ``_MIN_SLICE`` sends at least, or are equal (from 0).
+    """
+    if not _log_sends(start, end):
+        edges = np.linspace(0, end, min(_SHARE_SLICES, end) + 1)
+        return np.unique(np.round(edges).astype(np.int64))
+    kept = [start]
+    for edge in np.round(np.geomspace(start, end, _SHARE_SLICES + 1)).astype(np.int64)[1:]:
+        # A share of a handful of sends is all or nothing: merge the narrowest slices.
+        if edge - kept[-1] >= _MIN_SLICE:
+            kept.append(int(edge))
+    if kept[-1] != end:
+        # The short tail joins the last slice (or is the only one).
+        if len(kept) > 1:
+            kept[-1] = end
+        else:
+            kept.append(end)
+    return np.array(kept, dtype=np.int64)
+
+
+def current_shares(trace: Trace, n_arms: int, edges: NDArray[np.int64]) -> FloatArray:
+    """Share of each slice's sends that went to each headline, shape (len(edges) - 1, n_arms)."""
+    counts = np.empty((edges.size, n_arms), dtype=np.float64)
+    for k in range(n_arms):
+        counts[:, k] = np.concatenate(([0], np.cumsum(trace.arms == k, dtype=np.int64)))[edges]
+    shares: FloatArray = np.diff(counts, axis=0) / np.diff(edges)[:, None]
+    return shares
+
+
+@_readable
+def send_share_figure(result: StudyResult) -> Figure:
+    """Current share of sends per headline: within slices of sends, stacked to 100%."""
+    headlines = result.scenario.headline_texts
+    labels = _rate_labels(headlines, result.scenario.true_probabilities)
+    policy, trace = _featured_trace(result)
+    start, end = _sends_range(result)
+    edges = share_slices(start, end)
+    shares = current_shares(trace, len(headlines), edges)
+    leader = int(np.argmax(shares[-1]))
+    # The final leader at the bottom of the stack: its top edge reads as its share.
+    order = [leader, *(k for k in range(len(headlines)) if k != leader)]
+    steps = np.vstack([shares, shares[-1:]])
+    fig, ax = _figure(11)
+    areas = ax.stackplot(
+        edges,
+        *(steps[:, k] for k in order),
+        step="post",
+        colors=[_colour(k) for k in order],
+        labels=[labels[k] for k in order],
+        edgecolor="white",
+        linewidth=0.5,
+    )
+    majority = np.flatnonzero(shares[:, leader] <= 0.5)
+    name = _quoted(headlines[leader])
+    if majority.size == 0 or majority[-1] < shares.shape[0] - 1:
+        first = int(edges[0] if majority.size == 0 else edges[majority[-1] + 1])
+        finding = f"{name} gets most of the sends from send {first:,} on"
+    else:
+        finding = f"No headline gets most of the sends; {name} ends with {shares[-1, leader]:.0%}"
+    slices = (
+        "slices widen with the log scale"
+        if _log_sends(start, end)
+        else f"slices of {int(edges[1] - edges[0]):,} sends"
+    )
+    _titles(
+        fig,
+        ax,
+        finding,
+        f"{policy}: each headline's share of the sends in each slice of sends, not of all "
+        f"sends so far ({slices})",
+    )
+    ax.set_ylim(0.0, 1.0)
+    ax.set_ylabel("share of the sends in the slice")
+    _style(ax, percent_y=True)
+    _sends_axis(ax, start, end)
+    # Legend in headline order, whatever the stack's.
+    handles = sorted(zip(order, areas, strict=True))
+    ax.legend(
+        [area for _, area in handles],
+        [labels[k] for k, _ in handles],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+        fontsize="small",
+    )
+    return fig
+
+
+@_readable
+def posteriors_figure(result: StudyResult) -> Figure:
+    """Beta posterior of each headline at up to four horizons, true rates dashed.
 
     Exploration turning into exploitation: early densities overlap and are
     wide; later the leader's is narrow and the others' stop narrowing because
     they get few sends.
     """
-    plt = _pyplot()
+    scenario = result.scenario
+    headlines, rates = scenario.headline_texts, scenario.true_probabilities
+    priors = scenario.priors
+    policy, trace = _featured_trace(result)
+    checkpoints = _panel_checkpoints(result.iterations)
     n_arms = len(headlines)
-    fig, axes = plt.subplots(1, len(checkpoints), figsize=(4.2 * len(checkpoints), 4), sharey=False)
-    for ax, n in zip(np.atleast_1d(axes), checkpoints, strict=True):
-        sends = np.bincount(arms[:n], minlength=n_arms)
-        opens = np.bincount(arms[:n], weights=rewards[:n], minlength=n_arms)
-        a = alpha_prior + opens
-        b = beta_prior + sends - opens
-        lo = float(np.min(stats.beta.ppf(1e-4, a, b)))
-        hi = float(np.max(stats.beta.isf(1e-4, a, b)))
-        x = np.linspace(lo, hi, 600)
-        for k, headline in enumerate(headlines):
-            ax.plot(x, stats.beta.pdf(x, a[k], b[k]), label=f"{headline} ({sends[k]:,})")
-        ax.set_title(f"after {n:,} sends")
-        ax.set_xlabel("open rate")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="x-small", title="headline (sends)", title_fontsize="x-small")
-    np.atleast_1d(axes)[0].set_ylabel("posterior density")
-    fig.suptitle("Beta posteriors under Thompson Sampling")
-    return _save(fig, path)
+    rows = 1 if len(checkpoints) <= 2 else 2
+    cols = math.ceil(len(checkpoints) / rows)
+    fig: Figure = _pyplot().figure(figsize=(11, 1.4 + 3.2 * rows))
+    grid = fig.add_gridspec(rows + 1, cols, height_ratios=[0.02] + [1.0] * rows)
+    head = fig.add_subplot(grid[0, :])
+    head.axis("off")
+    labels = _rate_labels(headlines, rates)
+    for index, n in enumerate(checkpoints):
+        ax = fig.add_subplot(grid[1 + index // cols, index % cols])
+        a, b = _posterior_at(trace, n_arms, n, priors.alpha_prior, priors.beta_prior)
+        _draw_posteriors(ax, a, b, rates, labels)
+        ax.set_title(f"after {n:,} sends", loc="left", fontsize="medium")
+        if index % cols == 0:
+            ax.set_ylabel("belief (density)")
+        if index // cols == rows - 1:
+            ax.set_xlabel("open rate")
+    n = checkpoints[-1]
+    a, b = _posterior_at(trace, n_arms, n, priors.alpha_prior, priors.beta_prior)
+    leader = int(np.argmax(a / (a + b)))
+    low, high = stats.beta.ppf([0.025, 0.975], a[leader], b[leader])
+    _titles(
+        fig,
+        head,
+        f"After {n:,} sends, {_quoted(headlines[leader])} opens at {low:.1%}-{high:.1%} "
+        f"(true: {100 * rates[leader]:g}%)",
+        f"{policy}'s Beta posterior of each headline's open rate (the narrower, the surer; "
+        "95% interval in the title); dashed lines: the true rates",
+    )
+    _legend_outside(fig.axes[cols])
+    return fig
 
 
-def plot_regret(summary: pd.DataFrame, path: Path) -> Path:
-    """Mean cumulative regret per policy with its 95% band, from ``MonteCarloResult.summary()``."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for label, rows in summary.groupby("policy", sort=False):
+def _posterior_at(
+    trace: Trace, n_arms: int, n_sends: int, alpha_prior: float, beta_prior: float
+) -> tuple[FloatArray, FloatArray]:
+    """Beta posterior parameters of each headline after the first ``n_sends`` sends."""
+    sends = np.bincount(trace.arms[:n_sends], minlength=n_arms).astype(np.float64)
+    opens = np.bincount(trace.arms[:n_sends], weights=trace.rewards[:n_sends], minlength=n_arms)
+    return alpha_prior + opens.astype(np.float64), beta_prior + sends - opens.astype(np.float64)
+
+
+def _draw_posteriors(
+    ax: Any, a: FloatArray, b: FloatArray, rates: FloatArray, labels: Sequence[str]
+) -> None:
+    """One panel: each headline's density, its true rate dashed, the x axis in percent."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    low = float(min(np.min(stats.beta.ppf(1e-4, a, b)), np.min(rates)))
+    high = float(max(np.max(stats.beta.isf(1e-4, a, b)), np.max(rates)))
+    pad = 0.03 * (high - low)
+    low, high = max(0.0, low - pad), min(1.0, high + pad)
+    # Points dense where each density is, so that a narrow peak is drawn whole.
+    x = np.unique(
+        np.concatenate(
+            [
+                np.linspace(low, high, 600),
+                *(
+                    np.linspace(
+                        stats.beta.ppf(1e-4, a[k], b[k]), stats.beta.isf(1e-4, a[k], b[k]), 200
+                    )
+                    for k in range(a.size)
+                ),
+            ]
+        )
+    )
+    peaks = []
+    for k, label in enumerate(labels):
+        density = stats.beta.pdf(x, a[k], b[k])
+        peaks.append(float(np.max(density)))
+        ax.plot(x, density, color=_colour(k), linewidth=2, label=label)
+        ax.fill_between(x, density, color=_colour(k), alpha=0.12, linewidth=0)
+        ax.axvline(rates[k], color=_colour(k), linestyle="--", linewidth=1.2, gid="true_rate")
+    ranked = sorted(peaks)
+    if len(ranked) > 1 and ranked[-1] > _PEAK_RATIO * ranked[-2]:
+        # One headline's posterior is far narrower than the rest: cut its peak off
+        # rather than flatten every other curve.
+        ax.set_ylim(0.0, 1.6 * ranked[-2])
+        tallest = int(np.argmax(peaks))
+        mode = (a[tallest] - 1) / (a[tallest] + b[tallest] - 2) if a[tallest] > 1 else 0.0
+        _note(ax, "peak cut off", (mode, 1.0), ("data", "axes fraction"), ha="right")
+    else:
+        ax.set_ylim(0.0, 1.1 * ranked[-1])
+    ax.set_xlim(low, high)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{100 * value:.4g}%"))
+    ax.set_yticks([])
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.spines[["top", "right", "left"]].set_visible(False)
+
+
+@_readable
+def regret_figure(result: StudyResult) -> Figure:
+    """Mean cumulative regret of each policy with its 95% band, from the Monte Carlo study."""
+    mc = result.monte_carlo
+    if mc is None:
+        raise ValueError("regret_figure needs a study with Monte Carlo results (replications > 1)")
+    policies = list(mc.policies)
+    labels = plain_policy_labels(policies)
+    start, end = _sends_range(result)
+    # Regret is recorded at the Monte Carlo checkpoints only: start at the first drawn.
+    start = max(start, int(mc.checkpoints[0]))
+    summary = mc.summary()
+    fig, ax = _figure(10)
+    final = []
+    floor = math.inf
+    for index, (key, label) in enumerate(zip(mc.labels, labels, strict=True)):
+        rows = summary[(summary["policy"] == key) & (summary["n_sends"] >= start)]
         x = rows["n_sends"].to_numpy()
-        ax.plot(x, rows["mean_regret"].to_numpy(), label=str(label))
-        ax.fill_between(x, rows["regret_low"].to_numpy(), rows["regret_high"].to_numpy(), alpha=0.2)
-    ax.set_xlabel("sends")
-    ax.set_ylabel("cumulative regret (expected opens lost)")
-    ax.set_title("Mean regret with 95% band")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, path)
+        style = _policy_style(policies, index)
+        mean = rows["mean_regret"].to_numpy()
+        # A log scale, so that a policy losing a hundredth of another's still shows;
+        # a band's lower end below zero (few runs, few sends) is drawn at the mean's floor.
+        floor = min(floor, float(np.min(mean[mean > 0], initial=np.inf)))
+        ax.fill_between(
+            x,
+            np.maximum(rows["regret_low"].to_numpy(), floor / 2),
+            rows["regret_high"].to_numpy(),
+            color=style["color"],
+            alpha=0.2,
+            linewidth=0,
+        )
+        ax.plot(x, mean, label=label, **style)
+        final.append((float(mean[-1]), label, policies[index]))
+    _mark_ab_tests(ax, policies, labels, start, end)
+    lost, best, best_policy = min(final, key=lambda item: item[0])
+    finding = f"{best} loses the fewest opens: {lost:,.0f} by {end:,} sends"
+    even = [item for item in final if item[2].code == UNIFORM]
+    if even and best_policy.code != UNIFORM:
+        finding = (
+            f"{best} loses {lost:,.0f} opens by {end:,} sends; an even split, {even[0][0]:,.0f}"
+        )
+    _titles(
+        fig,
+        ax,
+        finding,
+        "Expected opens lost against always sending the best headline: mean of "
+        f"{mc.n_replications:,} simulated runs per policy, band 95%",
+    )
+    ax.set_ylabel("opens lost (log scale)")
+    _style(ax, percent_y=False)
+    _sends_axis(ax, start, end)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    if math.isfinite(floor):
+        ax.set_ylim(bottom=10 ** math.floor(math.log10(floor)))
+    ax.yaxis.set_major_locator(LogLocator(base=10.0))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    _legend_outside(ax)
+    return fig
 
 
 def _panel_checkpoints(iterations: Sequence[int]) -> list[int]:
@@ -163,42 +691,23 @@ def _panel_checkpoints(iterations: Sequence[int]) -> list[int]:
 def write_study_plots(result: StudyResult, out: Path) -> list[Path]:
     """Write every plot of a study into ``out`` and return the paths.
 
-    ``cumulative_opens.png`` and, for the Thompson Sampling trace (or the
-    first policy's when Thompson Sampling was not run), ``send_share.png`` and
-    ``posteriors.png``; ``regret.png`` when the study has Monte Carlo results.
+    ``extra_opens.png`` (opens of each policy minus the even split's, over
+    sends) and, for the Thompson Sampling trace (or the first policy's when
+    Thompson Sampling was not run), ``p_best.png`` (P(best) per headline),
+    ``send_share.png`` (the current share of sends per headline) and
+    ``posteriors.png`` (Beta posteriors with the true rates);
+    ``regret.png`` (mean regret with its 95% band) when the study has Monte
+    Carlo results.
     """
-    headlines = result.scenario.headline_texts
-    priors = result.scenario.priors
-    paths = [
-        plot_cumulative_opens(
-            {label: trace.rewards for label, trace in result.traces.items()},
-            out / "cumulative_opens.png",
-        )
+    figures: list[tuple[Callable[[StudyResult], Figure], str]] = [
+        (extra_opens_figure, "extra_opens.png"),
+        (p_best_figure, "p_best.png"),
+        (send_share_figure, "send_share.png"),
+        (posteriors_figure, "posteriors.png"),
     ]
-    label = "thompson" if "thompson" in result.traces else next(iter(result.traces))
-    trace = result.traces[label]
-    paths.append(
-        plot_send_share(
-            trace.arms,
-            headlines,
-            out / "send_share.png",
-            title=f"Share of sends per headline ({label})",
-        )
-    )
-    paths.append(
-        plot_posteriors(
-            trace.arms,
-            trace.rewards,
-            headlines,
-            _panel_checkpoints(result.iterations),
-            out / "posteriors.png",
-            alpha_prior=priors.alpha_prior,
-            beta_prior=priors.beta_prior,
-        )
-    )
     if result.monte_carlo is not None:
-        paths.append(plot_regret(result.monte_carlo.summary(), out / "regret.png"))
-    return paths
+        figures.append((regret_figure, "regret.png"))
+    return [_save(build(result), out / name) for build, name in figures]
 
 
 # --- campaigns ------------------------------------------------------------------------
@@ -218,13 +727,7 @@ def _colour(k: int) -> Any:
 
 def _headline_labels(study: CampaignStudy) -> list[str]:
     """Legend labels: each headline, shortened, with its true open rate."""
-    from headliner.report.tables import shorten
-
-    rates = study.result.campaign.true_rates
-    return [
-        f"{shorten(text, _LEGEND_WIDTH)} ({100.0 * rate:g}%)"
-        for text, rate in zip(study.headlines, rates, strict=True)
-    ]
+    return _rate_labels(study.headlines, study.result.campaign.true_rates)
 
 
 def _short(study: CampaignStudy, k: int) -> str:
@@ -517,17 +1020,37 @@ def plot_plan_list_size(plan: CampaignPlan, path: Path) -> Path:
         candidates = [plan.own_candidate("list_size")]
     sizes = np.array([c.campaign.n_sends for c in candidates], dtype=np.float64)
     fig, ax = _pyplot().subplots(figsize=(10, 5.5))
-    for k, (label, value, interval) in enumerate(
+    # The two curves coincide when every pick within 1% is the best itself: "within 1%"
+    # is drawn wide with large circles, "the best" on top of it thin, dashed, with small
+    # diamonds, so that both show.
+    for k, (label, value, interval, look) in enumerate(
         (
-            ("declared the best headline", "p_best", "p_best_ci95"),
-            ("declared one within 1% of the best", "p_within_1pct", "p_within_1pct_ci95"),
+            (
+                "declared the best headline",
+                "p_best",
+                "p_best_ci95",
+                {"marker": "D", "markersize": 5, "linestyle": "--", "linewidth": 1.8, "zorder": 4},
+            ),
+            (
+                "declared one within 1% of the best",
+                "p_within_1pct",
+                "p_within_1pct_ci95",
+                {"marker": "o", "markersize": 10, "linestyle": "-", "linewidth": 4, "zorder": 3},
+            ),
         )
     ):
         y = np.array([getattr(c, value) for c in candidates])
         bounds = np.array([getattr(c, interval) for c in candidates])
         errors = np.clip(np.vstack([y - bounds[:, 0], bounds[:, 1] - y]), 0.0, None)
         ax.errorbar(
-            sizes, y, yerr=errors, marker="o", capsize=3, color=_colour(k), linewidth=2, label=label
+            sizes,
+            y,
+            yerr=errors,
+            capsize=3 + 2 * k,
+            elinewidth=1.5,
+            color=_colour(k),
+            label=label,
+            **look,
         )
     ax.axhline(TARGET, color="0.3", linestyle=":", linewidth=1)
     _note(ax, f"target, {TARGET:.0%}", (0.0, TARGET - 0.02), ("axes fraction", "data"))

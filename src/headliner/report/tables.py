@@ -42,6 +42,24 @@ def format_comparison(comparison: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+def as_fractions(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with one unit for rates, shares and lifts: fractions (``0.2427`` for +24.27%).
+
+    The seed's comparison keeps its lifts in percent (``opens_lift_pct``);
+    machine-readable output renames them without ``_pct`` and divides by 100,
+    so every rate and lift in a CSV or JSON file reads the same way.
+    """
+    return frame.rename(
+        columns={c: c.removesuffix("_pct") for c in frame.columns if c.endswith("_pct")}
+    ).assign(
+        **{
+            c.removesuffix("_pct"): (frame[c] / 100.0).round(6)
+            for c in frame.columns
+            if c.endswith("_pct")
+        }
+    )
+
+
 def format_monte_carlo(summary: pd.DataFrame, checkpoints: list[int] | None = None) -> pd.DataFrame:
     """Monte Carlo summary for display: open rate and regret with their 95% intervals.
 
@@ -209,7 +227,7 @@ def campaign_summary(study: CampaignStudy) -> dict[str, Any]:
     ----
     scenario, replications, seed, campaign (the settings), opens,
     even_split_opens (expected: list size x mean true rate),
-    extra_opens_vs_even, lift_vs_even_pct, regret (expected opens lost against
+    extra_opens_vs_even, lift_vs_even (a fraction), regret (expected opens lost against
     always sending the best headline), decided_share (campaigns that declared
     a winner by the last send), within_1pct_share (of those declarations, the
     ones within 1% of the best rate), hours_to_decision and sends_to_decision
@@ -233,7 +251,7 @@ def campaign_summary(study: CampaignStudy) -> dict[str, Any]:
         "opens": _mean(result.opens),
         "even_split_opens": even,
         "extra_opens_vs_even": _mean(extra),
-        "lift_vs_even_pct": _mean(100.0 * extra / even) if even > 0 else _mean(np.array([])),
+        "lift_vs_even": _mean(extra / even) if even > 0 else _mean(np.array([])),
         "regret": _mean(result.regret),
         "decided_share": _share(decided),
         "within_1pct_share": _share(result.within_best(WITHIN_BEST)[decided]),
@@ -386,17 +404,17 @@ def format_campaign(study: CampaignStudy) -> str:
             )
         return rows
 
-    lift = s["lift_vs_even_pct"]
+    lift = s["lift_vs_even"]
     lines += [
         mean_row("Opens per campaign", "opens"),
         _row("Opens expected from an even split", _number(s["even_split_opens"])),
         mean_row("Extra opens vs an even split", "extra_opens_vs_even", signed=True),
         _row(
             "Lift over an even split",
-            _pct(lift["mean"], signed=True, scale=1.0),
+            _pct(lift["mean"], signed=True),
             (
-                _pct(lift["ci95"][0], signed=True, scale=1.0),
-                _pct(lift["ci95"][1], signed=True, scale=1.0),
+                _pct(lift["ci95"][0], signed=True),
+                _pct(lift["ci95"][1], signed=True),
             ),
         ),
         mean_row("Opens lost vs always the best headline", "regret"),

@@ -13,12 +13,13 @@ the compiled twins of the core functions, the very code the simulator runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from headliner.core.delay import DelayPrior, delay_grid, grid_index
+from headliner.core.delay import DelayPrior, delay_grid, grid_index, rate_interval
 from headliner.sim.engine import kernels
 from headliner.storage.base import ArmCounts, OpenDelays, PendingSends
 
@@ -130,25 +131,40 @@ class Evidence:
         b = np.array([p[1] for p in params], dtype=np.float64)
         return a, b
 
-    def estimates(
-        self, alpha_prior: float, beta_prior: float
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Every headline's open-rate estimate: posterior mean and 95% interval bounds.
 
-        The Beta of :meth:`estimate_parameters` (the delay curve's uncertainty
-        included), as the report and the snapshots show it.
-        """
-        a, b = self.estimate_parameters(alpha_prior, beta_prior)
-        return beta_estimates(a, b)
+@dataclass(frozen=True, eq=False)
+class RateEstimates:
+    """Every headline's estimated open rate, as the report shows it, by stored position.
+
+    ``alpha`` and ``beta`` are the Beta of :meth:`Evidence.interval_parameters`
+    (the delay curve's uncertainty included), ``mean`` its mean, ``lower`` and
+    ``upper`` the :data:`CREDIBLE_LEVEL` interval of
+    :func:`headliner.core.delay.rate_interval` (never below what the counted
+    opens already show).
+    """
+
+    alpha: FloatArray
+    beta: FloatArray
+    mean: FloatArray
+    lower: FloatArray
+    upper: FloatArray
 
 
-def beta_estimates(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Mean and equal-tailed :data:`CREDIBLE_LEVEL` interval bounds of Beta(a, b), elementwise."""
-    from scipy import special
-
-    tail = (1.0 - CREDIBLE_LEVEL) / 2.0
-    mean: FloatArray = a / (a + b)
-    return mean, special.betaincinv(a, b, tail), special.betainccinv(a, b, tail)
+def rate_estimates(
+    evidence: Evidence, counts: Sequence[ArmCounts], alpha_prior: float, beta_prior: float
+) -> RateEstimates:
+    """The report's estimates (the snapshots keep the same ones, from this one function)."""
+    a, b = evidence.estimate_parameters(alpha_prior, beta_prior)
+    lower, upper = rate_interval(
+        a,
+        b,
+        np.array([c.opens for c in counts], dtype=np.float64),
+        np.array([c.sends for c in counts], dtype=np.float64),
+        alpha_prior,
+        beta_prior,
+        CREDIBLE_LEVEL,
+    )
+    return RateEstimates(a, b, a / (a + b), lower, upper)
 
 
 def estimate_delay(

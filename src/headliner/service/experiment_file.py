@@ -21,6 +21,7 @@ wins over top-level keys of the same name::
       - Ending Tonight: Final Chance to Save
     experiment:
       policy: thompson
+      kpi: clicks          # opens (default), clicks or conversions
       attribution_window_seconds: 259200
       burn_in_per_arm: 100
       stopping: {p_best_threshold: 0.99, min_opens: 200}

@@ -31,6 +31,7 @@ from headliner.core.allocation import (
 )
 from headliner.core.delay import ATTRIBUTION_WINDOW, DelayPrior
 from headliner.core.errors import ConflictError, NotFoundError
+from headliner.core.kpi import DEFAULT_KPI, KPIS, counts_toward
 from headliner.core.policies import LIVE_POLICIES, POLICY_CLASSES
 from headliner.core.posterior import PRIOR_CONSTRAINTS
 from headliner.core.stopping import StoppingRule, evaluate_stopping
@@ -52,6 +53,7 @@ from headliner.storage.base import (
     ArmCounts,
     ArmRecord,
     DecisionRecord,
+    EventRecord,
     ExperimentRecord,
     ExperimentSpec,
     ExperimentStatus,
@@ -68,7 +70,7 @@ if TYPE_CHECKING:
 #: The numbers of requests that only the service takes (the rest are declared in core).
 REQUEST_CONSTRAINTS: dict[str, Interval] = {
     "sends": Interval(int, 1, 100_000_000),  # of a wave
-    "reward": Interval(int, 0, 1),  # an explicit outcome: 1 opened, 0 not opened
+    "reward": Interval(int, 0, 1),  # an explicit outcome: 1 a success of the KPI, 0 none
     "opens": Interval(int, 0),  # a headline's running total of a wave's opens
     "limit": Interval(int, 1, 1000),  # decisions per page of the decision log
     # POST /v1/plans: a request must not hog a worker (the CLI has no such bound)
@@ -98,6 +100,7 @@ def build_spec(
     auto_stop: bool = True,
     delay_prior: DelayPrior | None = None,
     plan: Mapping[str, Any] | None = None,
+    kpi: str = DEFAULT_KPI,
 ) -> ExperimentSpec:
     """Validate a new experiment's settings and return its :class:`ExperimentSpec`.
 
@@ -134,6 +137,9 @@ def build_spec(
     plan : mapping or None, default=None
         The inputs of the plan the experiment is created from (stored with it,
         JSON-ready: :meth:`headliner.sim.plan.PlanSpec.model_dump`).
+    kpi : {"opens", "clicks", "conversions"}, default="opens"
+        What a success is (:mod:`headliner.core.kpi`): the ``open`` routes
+        and the events of that type record one.
 
     Raises
     ------
@@ -169,6 +175,7 @@ def build_spec(
         _OWNER,
     )
     ATTRIBUTION_WINDOW.check(attribution_window_seconds, "attribution_window_seconds", _OWNER)
+    KPIS.check(kpi, "kpi", _OWNER)
     rule = (stopping or StoppingRule()) if auto_stop else None
     return ExperimentSpec(
         name=name.strip(),
@@ -185,6 +192,7 @@ def build_spec(
         stopping=stopping_to_mapping(rule),
         delay_prior=asdict(delay_prior) if delay_prior is not None else {},
         plan=None if plan is None else dict(plan),
+        kpi=kpi,
     )
 
 
@@ -236,6 +244,32 @@ class DecisionPage:
     decisions: Sequence[DecisionRecord]
     headlines: Mapping[int, str]
     next_after: str | None
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """A stored event, and what it did to the experiment's KPI.
+
+    ``result`` is what recording the KPI success did (counted, duplicate or
+    late) when the event is a success of the KPI; None when it is not (of
+    another type, or made by a machine), and ``reason`` then says which.
+    """
+
+    event: EventRecord
+    result: OpenResult | None
+    reason: str | None
+
+    @property
+    def counted(self) -> bool:
+        """Whether the event counted toward the KPI (now, for the first time)."""
+        return self.result is OpenResult.COUNTED
+
+
+#: Why a success of the KPI did not count, by what recording it returned.
+_NOT_COUNTED = {
+    OpenResult.DUPLICATE: "the send's success was already recorded: stored, not counted again",
+    OpenResult.LATE: "after the attribution window: stored as a late success, not counted",
+}
 
 
 @dataclass(frozen=True)
@@ -557,7 +591,11 @@ class ExperimentService:
         return {arm.arm: arm.headline for arm in self.store.list_arms(experiment_id)}
 
     def record_open(self, experiment_id: str, decision_id: str) -> OpenResult:
-        """Report that the send of ``decision_id`` was opened (idempotent)."""
+        """Report a success of the experiment's KPI for the send of ``decision_id`` (idempotent).
+
+        Called an open, whatever the KPI is: in a click experiment the caller
+        reports a click here. Stores no event (:meth:`record_event` does).
+        """
         window = self.cache.get(experiment_id).record.attribution_window_seconds
         return self.store.record_open(experiment_id, decision_id, self.clock.now(), window)
 
@@ -567,6 +605,64 @@ class ExperimentService:
         """:meth:`record_open`, with the write awaited through ``writes``."""
         window = self.cache.get(experiment_id).record.attribution_window_seconds
         return await writes.record_open(experiment_id, decision_id, self.clock.now(), window)
+
+    def record_event(
+        self,
+        experiment_id: str,
+        decision_id: str,
+        event_type: str,
+        *,
+        machine: bool = False,
+        user_agent: str | None = None,
+        proxy_address: str | None = None,
+    ) -> EventResult:
+        """Store an event of a send; record it as the KPI's success when it counts.
+
+        Every event is stored. It counts only when its type is the
+        experiment's KPI's and no machine made it
+        (:func:`headliner.core.kpi.counts_toward`); it is then recorded as
+        :meth:`record_open` records it, through the same store method, so the
+        same send never counts twice and after the window it is late.
+        NotFoundError for an unknown experiment or decision (nothing stored).
+        """
+        record = self.cache.get(experiment_id).record
+        verdict = counts_toward(record.kpi, event_type, machine)
+        now = self.clock.now()
+        event = self.store.record_event(
+            experiment_id,
+            decision_id,
+            event_type,
+            now,
+            machine=machine,
+            user_agent=user_agent,
+            proxy_address=proxy_address,
+        )
+        if not verdict.counts:
+            return EventResult(event, None, verdict.reason)
+        window = record.attribution_window_seconds
+        result = self.store.record_open(experiment_id, decision_id, now, window)
+        return EventResult(event, result, _NOT_COUNTED.get(result))
+
+    def record_event_by_key(
+        self,
+        experiment_id: str,
+        idempotency_key: str,
+        event_type: str,
+        *,
+        machine: bool = False,
+        user_agent: str | None = None,
+        proxy_address: str | None = None,
+    ) -> EventResult:
+        """:meth:`record_event` for the decision logged under ``idempotency_key``."""
+        decision = self.find_decision(experiment_id, idempotency_key).decision
+        return self.record_event(
+            experiment_id,
+            decision.id,
+            event_type,
+            machine=machine,
+            user_agent=user_agent,
+            proxy_address=proxy_address,
+        )
 
     def record_outcome(self, experiment_id: str, decision_id: str, reward: int) -> bool:
         """Set an explicit 0/1 outcome; False if the same outcome was already stored."""
@@ -650,8 +746,9 @@ class ExperimentService:
                 return cached[1]
             state = self.state(experiment_id, fresh=True)
             snapshots = self.store.list_snapshots(experiment_id, limit=snapshot_limit)
+            events = self.store.event_counts(experiment_id)
             now = self.clock.now()
-            report = build_report(state, snapshots, now=now)
+            report = build_report(state, snapshots, now=now, events=events)
             if self._report_max_age > 0:
                 self._reports = {
                     k: entry

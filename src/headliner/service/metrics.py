@@ -1,4 +1,4 @@
-"""Prometheus metrics: decisions, opens, waves and request latency.
+"""Prometheus metrics: decisions, opens, events, waves and request latency.
 
 Each app gets its own :class:`~prometheus_client.CollectorRegistry`, so
 building several apps in one process (tests) never clashes. With
@@ -11,6 +11,7 @@ sums them, whichever worker answers.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +21,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+if TYPE_CHECKING:
+    from headliner.service.experiments import EventResult
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -39,8 +43,15 @@ class Metrics:
         )
         self.opens = Counter(
             "headliner_opens",
-            "Opens reported for decisions, by result (counted, duplicate, late).",
+            "Successes of the KPI (opens) recorded for decisions, by result (counted, "
+            "duplicate, late).",
             ["result"],
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "headliner_events",
+            "Events stored for sends (pixel fetches included), by type and machine flag.",
+            ["type", "machine"],
             registry=self.registry,
         )
         self.outcomes = Counter(
@@ -61,6 +72,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+    def count_event(self, result: EventResult) -> None:
+        """Count a stored event, and the KPI success it recorded, if any."""
+        event = result.event
+        self.events.labels(event.type, str(event.machine).lower()).inc()
+        if result.result is not None:
+            self.opens.labels(result.result.value).inc()
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition and its content type (all workers in multi-process mode)."""

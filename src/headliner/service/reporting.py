@@ -11,10 +11,18 @@ Its 95% interval also carries what the data cannot tell yet, the share of
 opens still to come after the oldest age seen. The matured cohort (sends whose
 window has passed, and their opens) is kept beside it: a plain ratio with no
 model in it, but days late.
+
+"Opens" in the counts are the successes of the experiment's KPI (opens,
+clicks or conversions). Beside them the report shows the open *events* that
+were stored (the tracking pixel's, and the opens an email service provider
+reported) and how many of them a machine made, such as Apple Mail Privacy
+Protection's proxy fetching every pixel on delivery: machine opens are stored
+and never counted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,10 +30,10 @@ import numpy as np
 from headliner.core.delay import DelayPrior
 from headliner.core.posterior import expected_loss
 from headliner.core.stopping import StoppingRule
-from headliner.service.evidence import beta_estimates
+from headliner.service.evidence import rate_estimates
 from headliner.service.state import ExperimentState
 from headliner.sim.engine import kernels
-from headliner.storage.base import ExperimentRecord, Snapshot
+from headliner.storage.base import EventCounts, ExperimentRecord, Snapshot
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class ArmReport:
     ``matured_opens`` the opens among them; ``observed_rate`` is their ratio.
     ``pending`` sends are inside their window without an open. P(best),
     expected loss and allocation are None for a retired headline.
+    ``open_events`` are the stored open events of its sends, counted or
+    not, and ``machine_opens`` those a machine made.
     """
 
     arm: int
@@ -61,6 +71,8 @@ class ArmReport:
     p_best: float | None
     expected_loss: float | None
     allocation: float | None
+    open_events: int
+    machine_opens: int
 
 
 @dataclass(frozen=True)
@@ -129,7 +141,9 @@ class Report:
     """An experiment's report at ``generated_at``.
 
     ``champion`` and ``value_remaining`` repeat the stopping status's, for a
-    reader who wants the headline figures first.
+    reader who wants the headline figures first. ``machine_open_share`` is
+    the share of machine opens among the stored open events of every
+    headline (None when there are none).
     """
 
     experiment: ExperimentRecord
@@ -143,6 +157,7 @@ class Report:
     stopping: StoppingRule | None
     stopping_status: StoppingStatus
     snapshots: list[Snapshot]
+    machine_open_share: float | None = None
 
     @property
     def winner_arm(self) -> int | None:
@@ -150,12 +165,20 @@ class Report:
         return self.experiment.winner_arm
 
 
-def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: float) -> Report:
-    """Assemble the report from a freshly refreshed state."""
+def build_report(
+    state: ExperimentState,
+    snapshots: list[Snapshot],
+    *,
+    now: float,
+    events: Sequence[EventCounts] = (),
+) -> Report:
+    """Assemble the report from a freshly refreshed state and the stored events' counts."""
     record = state.record
+    open_events = {c.arm: c for c in events if c.type == "open"}
     evidence = state.evidence
-    a, b = evidence.estimate_parameters(record.alpha_prior, record.beta_prior)
-    mean, lower, upper = beta_estimates(a, b)
+    estimates = rate_estimates(evidence, state.counts, record.alpha_prior, record.beta_prior)
+    a, b = estimates.alpha, estimates.beta
+    mean, lower, upper = estimates.mean, estimates.lower, estimates.upper
     live = state.posterior()
     loss = expected_loss(live)
     position = {int(arm): i for i, arm in enumerate(state.active)}
@@ -164,6 +187,7 @@ def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: floa
     arms: list[ArmReport] = []
     for arm, counts in zip(state.arms, state.counts, strict=True):
         i = position.get(arm.arm)
+        opened = open_events.get(arm.arm)
         arms.append(
             ArmReport(
                 arm=arm.arm,
@@ -184,9 +208,13 @@ def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: floa
                 p_best=None if i is None else float(state.p_best[i]),
                 expected_loss=None if i is None else float(loss[i]),
                 allocation=None if i is None else float(state.allocation[i]),
+                open_events=0 if opened is None else opened.events,
+                machine_opens=0 if opened is None else opened.machine,
             )
         )
     status = stopping_status(state)
+    n_open_events = sum(c.events for c in open_events.values())
+    n_machine_opens = sum(c.machine for c in open_events.values())
     curve = evidence.delay
     return Report(
         experiment=record,
@@ -206,6 +234,7 @@ def build_report(state: ExperimentState, snapshots: list[Snapshot], *, now: floa
         stopping=state.stopping,
         stopping_status=status,
         snapshots=snapshots,
+        machine_open_share=n_machine_opens / n_open_events if n_open_events else None,
     )
 
 

@@ -10,17 +10,22 @@ layer checks again for callers that skip HTTP (the CLI).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -28,6 +33,7 @@ from pydantic_core import PydanticCustomError
 
 from headliner.core.allocation import GUARD_CONSTRAINTS, check_floor
 from headliner.core.delay import ATTRIBUTION_WINDOW, DelayPrior
+from headliner.core.kpi import DEFAULT_KPI, EVENT_TYPES, KPIS, EventType, Kpi
 from headliner.core.policies import LIVE_POLICIES, TopTwoThompson
 from headliner.core.posterior import PRIOR_CONSTRAINTS
 from headliner.core.stopping import Require, StoppingRule
@@ -36,6 +42,7 @@ from headliner.service.experiments import (
     REQUEST_CONSTRAINTS,
     DecisionPage,
     DecisionResult,
+    EventResult,
     WaveResult,
     build_spec,
 )
@@ -55,6 +62,36 @@ from headliner.storage.base import (
 )
 
 
+def iso_time(seconds: float) -> str:
+    """A stored time (seconds since the epoch) as ISO 8601 in UTC, to the microsecond.
+
+    >>> iso_time(1795774985.25)
+    '2026-11-27T10:23:05.250000Z'
+    """
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def _seconds(value: Any) -> Any:
+    """Read an ISO 8601 time with a zone back into seconds since the epoch."""
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError(f"time {value!r} has no zone (append Z for UTC)")
+        return parsed.timestamp()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value
+
+
+#: A time in a response: held as seconds since the epoch, written as ISO 8601 in UTC.
+Timestamp = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    PlainSerializer(iso_time, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
 def one_of(options: Options) -> Any:
     """A declared choice as field metadata (the enum of the OpenAPI document)."""
     return Field(json_schema_extra={"enum": list(options.values)})
@@ -63,7 +100,10 @@ def one_of(options: Options) -> Any:
 Headline = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Reward = Annotated[
     int,
-    Field(strict=True, description="1 opened, 0 not opened"),
+    Field(
+        strict=True,
+        description="1 a success of the experiment's KPI (opened, clicked, converted), 0 none",
+    ),
     within(REQUEST_CONSTRAINTS["reward"]),
 ]
 _RULE = StoppingRule.parameter_constraints
@@ -219,6 +259,12 @@ class ExperimentCreate(_Input):
         description="the plan this experiment runs (POST /v1/plans' request), stored with it "
         "so that plan and actual can be compared",
     )
+    kpi: Kpi = Field(
+        default=DEFAULT_KPI,
+        description="what a success is: a send opened, clicked or converted (any yes/no "
+        "event you define). The `open` routes record a success of this KPI; of the reported "
+        "events only this KPI's type counts, and never one made by a machine",
+    )
 
     def to_spec(self) -> ExperimentSpec:
         """The validated :class:`ExperimentSpec` (the domain checks the rules again)."""
@@ -238,6 +284,7 @@ class ExperimentCreate(_Input):
             auto_stop=self.stopping.enabled,
             delay_prior=self.delay_prior.prior(),
             plan=None if self.plan is None else self.plan.model_dump(mode="json"),
+            kpi=self.kpi,
         )
 
     @field_validator("headlines")
@@ -265,8 +312,8 @@ class ArmPublic(BaseModel):
     arm: int
     headline: str
     active: bool
-    created_at: float
-    retired_at: float | None
+    created_at: Timestamp
+    retired_at: Timestamp | None
 
     @classmethod
     def of(cls, arm: ArmRecord) -> ArmPublic:
@@ -288,9 +335,9 @@ class ExperimentSummary(BaseModel):
     status: str
     policy: str
     winner_arm: int | None
-    created_at: float
-    completed_at: float | None
-    winner_declared_at: float | None = Field(
+    created_at: Timestamp
+    completed_at: Timestamp | None
+    winner_declared_at: Timestamp | None = Field(
         default=None, description="when the winner was named (by the stopping rule or by hand)"
     )
 
@@ -327,6 +374,9 @@ class ExperimentPublic(ExperimentSummary):
     plan: dict[str, Any] | None = Field(
         default=None, description="the inputs of the plan it was created from; null: none"
     )
+    kpi: Annotated[str, one_of(KPIS)] = Field(
+        default=DEFAULT_KPI, description="what a success is (the report's opens count them)"
+    )
 
     @classmethod
     def of_state(cls, state: ExperimentState) -> ExperimentPublic:
@@ -355,6 +405,7 @@ class ExperimentPublic(ExperimentSummary):
             delay_prior=DelayPriorSettings(**asdict(delay_prior_of(record))),
             headlines=[ArmPublic.of(a) for a in arms],
             plan=None if record.plan is None else dict(record.plan),
+            kpi=record.kpi,
         )
 
 
@@ -405,7 +456,7 @@ class DecisionPublic(BaseModel):
     headline: str
     propensity: float
     recipient_id: str | None
-    created_at: float
+    created_at: Timestamp
     replayed: bool = Field(description="True when an idempotency key returned a stored decision")
     open_pixel: str | None = Field(
         default=None,
@@ -424,7 +475,7 @@ class DecisionPublic(BaseModel):
             "headline": result.headline,
             "propensity": d.propensity,
             "recipient_id": d.recipient_id,
-            "created_at": d.created_at,
+            "created_at": iso_time(d.created_at),
             "replayed": result.replayed,
             "open_pixel": open_pixel,
         }
@@ -439,8 +490,8 @@ class DecisionLogPublic(BaseModel):
     propensity: float
     recipient_id: str | None
     idempotency_key: str | None = Field(description="the caller's send key, if it gave one")
-    created_at: float
-    opened_at: float | None = Field(description="first open reported (even late); null if none")
+    created_at: Timestamp
+    opened_at: Timestamp | None = Field(description="first open reported (even late); null if none")
     outcome: int | None = Field(
         description="1 opened (inside the window, or an explicit 1), 0 an explicit non-open, "
         "null not known (yet)"
@@ -457,8 +508,8 @@ class DecisionLogPublic(BaseModel):
             "propensity": decision.propensity,
             "recipient_id": decision.recipient_id,
             "idempotency_key": decision.idempotency_key,
-            "created_at": decision.created_at,
-            "opened_at": decision.opened_at,
+            "created_at": iso_time(decision.created_at),
+            "opened_at": None if decision.opened_at is None else iso_time(decision.opened_at),
             "outcome": decision.outcome,
             "late": decision.late,
         }
@@ -484,11 +535,89 @@ class DecisionListPublic(BaseModel):
 
 
 class OpenPublic(BaseModel):
-    """What happened to a reported open: counted, duplicate (nothing changed) or late."""
+    """What happened to a reported success of the KPI: counted, duplicate or late.
+
+    Called an open whatever the experiment's KPI is (a click, a conversion).
+    """
 
     decision_id: str
     result: OpenResult
     counted: bool
+
+
+#: The longest user agent stored; a longer one is refused (pixel requests: cut to it).
+MAX_USER_AGENT = 1000
+
+
+def ip_address_text(value: str) -> str:
+    """``value`` as an IPv4 or IPv6 address in its canonical form; ValueError if it is none."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address") from None
+
+
+class EventCreate(_Input):
+    """An event of a send as the email service provider reports it (e.g. from a webhook)."""
+
+    type: EventType = Field(
+        description="open, click or conversion (any yes/no event you define); it counts "
+        "toward the experiment's KPI only when it is the KPI's type"
+    )
+    machine: bool = Field(
+        default=False,
+        description="a machine made it (a privacy proxy fetching the pixel, such as Apple "
+        "Mail Privacy Protection, or a link scanner): stored, never counted",
+    )
+    user_agent: str | None = Field(
+        default=None, max_length=MAX_USER_AGENT, description="as the provider saw it"
+    )
+    proxy_address: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the IPv4 or IPv6 address the event came from (a proxy's, for machine opens)",
+    )
+
+    @field_validator("proxy_address")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        return None if value is None else ip_address_text(value)
+
+
+class EventPublic(BaseModel):
+    """A stored event, and whether it counted toward the experiment's KPI.
+
+    ``result`` is what recording the KPI's success did (``counted``,
+    ``duplicate``: the send's success was already recorded, ``late``: after
+    the attribution window), null when the event is not a success of the KPI
+    (another type, or made by a machine); ``reason`` says why it did not count.
+    """
+
+    event_id: str
+    decision_id: str
+    arm: int
+    type: Annotated[str, one_of(EVENT_TYPES)]
+    machine: bool
+    at: Timestamp
+    counted: bool = Field(description="it counted toward the KPI (the first time, in the window)")
+    result: OpenResult | None
+    reason: str | None = Field(description="why it did not count; null when it did")
+
+    @staticmethod
+    def payload(result: EventResult) -> dict[str, Any]:
+        """The response body as a plain dict (JSON-ready)."""
+        event = result.event
+        return {
+            "event_id": event.id,
+            "decision_id": event.decision_id,
+            "arm": event.arm,
+            "type": event.type,
+            "machine": event.machine,
+            "at": iso_time(event.at),
+            "counted": result.counted,
+            "result": None if result.result is None else result.result.value,
+            "reason": result.reason,
+        }
 
 
 class OutcomeCreate(_Input):
@@ -529,7 +658,7 @@ class WavePublic(BaseModel):
 
     wave_id: str
     experiment_id: str
-    created_at: float
+    created_at: Timestamp
     sends: int
     allocation: list[WaveArmPublic]
     reason: str | None = Field(
@@ -597,7 +726,9 @@ class ArmReportPublic(BaseModel):
     interval includes what is not known yet about the opens still to come).
     ``matured_sends`` are the sends whose window has passed (or whose outcome
     was given) and ``matured_opens`` the opens among them; ``observed_rate``
-    is their ratio.
+    is their ratio. Every "open" here is a success of the experiment's KPI
+    (a click in a click experiment); ``open_events`` and ``machine_opens``
+    are the stored open events, counted or not.
     """
 
     arm: int
@@ -620,6 +751,11 @@ class ArmReportPublic(BaseModel):
     p_best: float | None
     expected_loss: float | None
     allocation: float | None
+    open_events: int = Field(
+        description="open events stored for its sends (pixel fetches and reported opens), "
+        "counted or not"
+    )
+    machine_opens: int = Field(description="of those, the ones a machine made: never counted")
 
 
 class DelaySummaryPublic(BaseModel):
@@ -653,7 +789,7 @@ class SnapshotPublic(BaseModel):
     snapshots stored by versions that did not record them.
     """
 
-    at: float
+    at: Timestamp
     p_best: dict[int, float | None]
     allocation: dict[int, float | None]
     posterior_mean: dict[int, float | None] | None = None
@@ -718,15 +854,17 @@ class ReportPublic(BaseModel):
     with a non-finite P(best), say) is null, as JSON has no NaN;
     ``allocation_reason`` says why the next sends are split as ``allocation``
     says; ``delay`` describes the open-delay curve behind the estimates.
+    ``kpi`` is what the counted opens are successes of.
     """
 
     experiment_id: str
     name: str
     status: str
-    generated_at: float
+    kpi: Annotated[str, one_of(KPIS)]
+    generated_at: Timestamp
     winner_arm: int | None
     winner_headline: str | None
-    winner_declared_at: float | None = Field(description="when the winner was named")
+    winner_declared_at: Timestamp | None = Field(description="when the winner was named")
     champion_arm: int
     value_remaining: float | None
     allocation_reason: str
@@ -735,6 +873,9 @@ class ReportPublic(BaseModel):
     stopping_status: StoppingStatusPublic
     arms: list[ArmReportPublic]
     snapshots: list[SnapshotPublic]
+    machine_open_share: float | None = Field(
+        description="machine opens among the open events of every headline; null: no open events"
+    )
 
     @classmethod
     def of(cls, report: Report) -> ReportPublic:
@@ -745,6 +886,7 @@ class ReportPublic(BaseModel):
             experiment_id=record.id,
             name=record.name,
             status=report.status,
+            kpi=record.kpi,
             generated_at=report.generated_at,
             winner_arm=winner,
             winner_headline=None if winner is None else report.arms[winner].headline,
@@ -757,6 +899,7 @@ class ReportPublic(BaseModel):
             stopping_status=StoppingStatusPublic.of(report.stopping_status),
             arms=[ArmReportPublic(**vars(a)) for a in report.arms],
             snapshots=[SnapshotPublic.of(s) for s in report.snapshots],
+            machine_open_share=report.machine_open_share,
         )
 
 
@@ -866,8 +1009,8 @@ class ApiKeyPublic(BaseModel):
 
     id: str
     name: str
-    created_at: float
-    revoked_at: float | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
     scope: KeyScope = Field(
         default=KeyScope.FULL,
         description="full: every route; read: GET on /v1 and the dashboard only",

@@ -40,7 +40,7 @@ from headliner.core.policies import Policy, make_policy
 from headliner.core.posterior import BetaPosterior
 from headliner.core.stopping import StoppingRule, StoppingVerdict, evaluate_stopping
 from headliner.service.clock import Clock
-from headliner.service.evidence import Evidence, gather_evidence
+from headliner.service.evidence import Evidence, gather_evidence, rate_estimates
 from headliner.sim.engine import kernels
 from headliner.storage.base import (
     ArmCounts,
@@ -480,7 +480,8 @@ class StateCache:
         self._last_snapshot[experiment_id] = now
         record = state.record
         # The report's estimates (one code path), kept for the active headlines.
-        mean, low, high = state.evidence.estimates(record.alpha_prior, record.beta_prior)
+        rates = rate_estimates(state.evidence, state.counts, record.alpha_prior, record.beta_prior)
+        mean, low, high = rates.mean, rates.lower, rates.upper
         active = [int(a) for a in state.active]
         self._store.record_snapshot(
             Snapshot(

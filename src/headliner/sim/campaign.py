@@ -54,6 +54,7 @@ from headliner.core.delay import (
     delay_statistics,
     effective_counts,
     interval_parameters,
+    rate_interval,
 )
 from headliner.core.policies import THOMPSON, Policy, ThompsonSampling
 from headliner.core.posterior import PRIOR_CONSTRAINTS, within_probabilities
@@ -257,6 +258,8 @@ class CampaignResult:
     interval_alpha, interval_beta : float64 ndarrays, same shape, or None
         The reported posterior of each headline's rate (delay-curve uncertainty
         included), when ``record_posteriors`` was asked for.
+    interval_counts : float64 ndarray of shape (n_replications, n_recorded, n_arms, 2), or None
+        Counted opens and sends of each headline at those steps (the interval's floor).
     """
 
     campaign: Campaign
@@ -273,6 +276,7 @@ class CampaignResult:
     p_best: FloatArray
     interval_alpha: FloatArray | None
     interval_beta: FloatArray | None
+    interval_counts: FloatArray | None = None
 
     @property
     def decided(self) -> NDArray[np.bool_]:
@@ -295,13 +299,21 @@ class CampaignResult:
         -------
         ndarray of shape (n_recorded, n_arms)
         """
-        if self.interval_alpha is None or self.interval_beta is None:
+        if (
+            self.interval_alpha is None
+            or self.interval_beta is None
+            or self.interval_counts is None
+        ):
             raise fail("record_posteriors", "CampaignResult.coverage", "True when simulated", False)
-        from scipy import special
-
-        tail = (1.0 - level) / 2.0
-        lower = special.betaincinv(self.interval_alpha, self.interval_beta, tail)
-        upper = special.betainccinv(self.interval_alpha, self.interval_beta, tail)
+        lower, upper = rate_interval(
+            self.interval_alpha,
+            self.interval_beta,
+            self.interval_counts[..., 0],
+            self.interval_counts[..., 1],
+            self.campaign.alpha_prior,
+            self.campaign.beta_prior,
+            level,
+        )
         rates = np.array(self.campaign.true_rates)
         inside = (lower <= rates) & (rates <= upper)
         covered: FloatArray = inside.mean(axis=0)
@@ -400,6 +412,7 @@ def _py_campaign_kernel(
     p_best_out: FloatArray,
     alpha_out: FloatArray,
     beta_out: FloatArray,
+    counts_out: FloatArray,
 ) -> None:
     """One replication of a campaign (compiled; see the module docstring).
 
@@ -531,6 +544,8 @@ def _py_campaign_kernel(
                     scale_variance,
                     scratch,
                 )
+                counts_out[r, k, 0] = opens[k]
+                counts_out[r, k, 1] = sends_out[k]
 
         # 4. The stopping rule at its cadence, then this step's split.
         if has_rule and declared < 0 and check[t]:
@@ -714,13 +729,24 @@ def simulate_campaign(
     shape = (n_reps, n_record, n_arms) if record_posteriors else (n_reps, 0, n_arms)
     alpha = np.zeros(shape)
     beta = np.zeros(shape)
+    counts = np.zeros((*shape, 2))
     root = np.random.SeedSequence(seed)
     children = root.spawn(n_reps)
 
     def run(rows: range) -> int:
         for i in rows:
             rng = np.random.Generator(np.random.PCG64(children[i]))
-            kernel(*static, rng, sends[i], totals[i], allocation[i], p_best[i], alpha[i], beta[i])
+            kernel(
+                *static,
+                rng,
+                sends[i],
+                totals[i],
+                allocation[i],
+                p_best[i],
+                alpha[i],
+                beta[i],
+                counts[i],
+            )
         return len(rows)
 
     n_chunks = min(n_reps, threads * 8)
@@ -752,6 +778,7 @@ def simulate_campaign(
         p_best=p_best,
         interval_alpha=alpha if record_posteriors else None,
         interval_beta=beta if record_posteriors else None,
+        interval_counts=counts if record_posteriors else None,
     )
 
 

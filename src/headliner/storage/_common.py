@@ -49,6 +49,7 @@ def new_experiment(spec: ExperimentSpec, now: float) -> ExperimentRecord:
         burn_in_share=float(spec.burn_in_share),
         delay_prior={str(k): float(v) for k, v in spec.delay_prior.items()},
         plan=None if spec.plan is None else dict(spec.plan),
+        kpi=spec.kpi,
     )
 
 

@@ -14,6 +14,7 @@ from headliner.storage.base import (
     ApiKeyRecord,
     ArmRecord,
     DecisionRecord,
+    EventRecord,
     ExperimentRecord,
     ExperimentStatus,
     KeyScope,
@@ -21,6 +22,7 @@ from headliner.storage.base import (
 from headliner.storage.schema import (
     arms,
     decisions,
+    events,
     experiments,
     wave_arms,
     wave_open_reports,
@@ -57,6 +59,7 @@ def experiment_record(row: Row[Any]) -> ExperimentRecord:
         delay_prior={str(k): float(v) for k, v in row.delay_prior.items()},
         plan=None if row.plan is None else dict(row.plan),
         winner_declared_at=opt_float(row.winner_declared_at),
+        kpi=row.kpi,
     )
 
 
@@ -78,6 +81,20 @@ def decision_record(row: Row[Any]) -> DecisionRecord:
         outcome=row.outcome,
         opened_at=opt_float(row.opened_at),
         late=bool(row.late),
+    )
+
+
+def event_record(row: Row[Any]) -> EventRecord:
+    return EventRecord(
+        id=row.id,
+        experiment_id=row.experiment_id,
+        decision_id=row.decision_id,
+        arm=row.arm,
+        type=row.type,
+        machine=bool(row.machine),
+        at=float(row.at),
+        user_agent=row.user_agent,
+        proxy_address=row.proxy_address,
     )
 
 
@@ -305,6 +322,49 @@ DECISION_BY_KEY = sa.select(decisions).where(
     decisions.c.experiment_id == sa.bindparam("p_experiment_id"),
     decisions.c.idempotency_key == sa.bindparam("p_idempotency_key"),
 )
+
+
+# --- events ---------------------------------------------------------------------------
+_e = events.c
+
+INSERT_EVENT = (
+    events.insert()
+    .from_select(
+        [c.name for c in events.c],
+        sa.select(
+            sa.bindparam("p_id", type_=_e.id.type),
+            _d.experiment_id,
+            _d.id,
+            _d.arm,
+            sa.bindparam("p_type", type_=_e.type.type),
+            sa.bindparam("p_machine", type_=sa.Boolean()),
+            sa.bindparam("p_at", type_=sa.Double()),
+            sa.bindparam("p_user_agent", type_=_e.user_agent.type),
+            sa.bindparam("p_proxy_address", type_=_e.proxy_address.type),
+        ).where(
+            _d.id == sa.bindparam("p_decision_id"),
+            _d.experiment_id == sa.bindparam("p_experiment_id"),
+        ),
+    )
+    .returning(*events.c)
+)
+"""Store an event of a decision of this experiment, with its arm; RETURNING the row.
+
+Nothing returned: no such decision in the experiment, and nothing stored.
+"""
+
+EVENT_COUNTS = (
+    sa.select(
+        _e.arm,
+        _e.type,
+        sa.func.count().label("events"),
+        _count(_e.machine).label("machine"),
+    )
+    .where(_e.experiment_id == _experiment_id)
+    .group_by(_e.arm, _e.type)
+    .order_by(_e.arm, _e.type)
+)
+"""Per arm and type: stored events, and those a machine made."""
 
 
 # --- wave open reports ---------------------------------------------------------------

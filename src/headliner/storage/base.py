@@ -101,6 +101,8 @@ class ExperimentSpec:
     delay_prior: Mapping[str, float] = field(default_factory=dict)
     # The inputs of the plan it was created from (``headliner plan``), JSON-ready; None: none.
     plan: Mapping[str, Any] | None = None
+    # What a success is: "opens", "clicks" or "conversions" (headliner.core.kpi.Kpi).
+    kpi: str = "opens"
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class ExperimentRecord:
     # When the current winner was named (by the stopping rule or by hand); None: not yet,
     # or named before this was recorded.
     winner_declared_at: float | None = None
+    kpi: str = "opens"  # as in ExperimentSpec
 
 
 @dataclass(frozen=True)
@@ -278,6 +281,36 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True)
+class EventRecord:
+    """One stored event of a send (an open, a click, a conversion), counted or not.
+
+    ``machine`` is what the sender said (a privacy proxy's open, a link
+    scanner's click); ``user_agent`` and ``proxy_address`` are what it knew
+    of where the event came from, None when it did not say.
+    """
+
+    id: str
+    experiment_id: str
+    decision_id: str
+    arm: int
+    type: str  # "open", "click" or "conversion" (headliner.core.kpi.EventType)
+    machine: bool
+    at: float
+    user_agent: str | None
+    proxy_address: str | None
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """The stored events of one arm and one type: how many, and how many a machine made."""
+
+    arm: int
+    type: str
+    events: int
+    machine: int
+
+
+@dataclass(frozen=True)
 class WaveRecord:
     """A wave: a batch of sends split over arms; ``arm_to_opens`` are counted opens.
 
@@ -376,7 +409,7 @@ class ApiKeyRecord:
 
 @runtime_checkable
 class Store(Protocol):
-    """Persistence for experiments, decisions, outcomes, waves, snapshots and API keys."""
+    """Persistence for experiments, decisions, outcomes, events, waves, snapshots and API keys."""
 
     # --- experiments and arms -------------------------------------------------
     def create_experiment(
@@ -489,6 +522,9 @@ class Store(Protocol):
     ) -> OpenResult:
         """Record an open for a decision, idempotently.
 
+        "Open" is the success of the experiment's KPI, whatever that is (an
+        open, a click, a conversion): the counts call every success an open.
+
         NotFoundError for an unknown decision; ConflictError if the decision
         belongs to another experiment.
         """
@@ -500,6 +536,36 @@ class Store(Protocol):
         ConflictError if a different outcome is already stored (a reported open,
         counted or late, is an outcome of 1) or if the decision belongs to
         another experiment; NotFoundError for an unknown decision.
+        """
+        ...
+
+    # --- events ---------------------------------------------------------------
+    def record_event(
+        self,
+        experiment_id: str,
+        decision_id: str,
+        event_type: str,
+        now: float,
+        *,
+        machine: bool = False,
+        user_agent: str | None = None,
+        proxy_address: str | None = None,
+    ) -> EventRecord:
+        """Store an event of a decision's send, with the decision's arm; nothing else changes.
+
+        Every call stores a new event, a repeated one too: whether it counts
+        toward the KPI is the caller's to decide, and counting goes through
+        :meth:`record_open`, which is idempotent. NotFoundError for an
+        unknown decision; ConflictError if it belongs to another experiment
+        (then nothing is stored).
+        """
+        ...
+
+    def event_counts(self, experiment_id: str) -> list[EventCounts]:
+        """The stored events per arm and type (one grouped query), by arm then type.
+
+        Only pairs with at least one event are listed. NotFoundError for an
+        unknown experiment.
         """
         ...
 

@@ -23,6 +23,7 @@ __all__ = [
     "api_keys",
     "arms",
     "decisions",
+    "events",
     "experiments",
     "metadata",
     "snapshots",
@@ -64,6 +65,8 @@ experiments = sa.Table(
     sa.Column("delay_prior", sa.JSON, nullable=False, server_default=sa.text("'{}'")),
     # The inputs of the plan the experiment was created from; NULL: created without one.
     sa.Column("plan", sa.JSON, nullable=True),
+    # What a success is (headliner.core.kpi.Kpi); experiments made before KPIs counted opens.
+    sa.Column("kpi", sa.String(16), nullable=False, server_default=sa.text("'opens'")),
     sa.Column("floor", sa.Double, nullable=False),
     sa.Column("winner_exploration", sa.Double, nullable=False),
     sa.Column("stopping", sa.JSON, nullable=False),
@@ -106,6 +109,27 @@ decisions = sa.Table(
     sa.Index(
         "ix_decisions_counts", "experiment_id", "arm", "created_at", "outcome", "late", "opened_at"
     ),
+)
+
+# Every event a sender reported for a send (an open, a click, a conversion), with
+# what its email service provider knew: whether a machine made it, the user agent
+# and the address it came from. Kept whether or not it counted toward the KPI; a
+# counted one is also the decision's success (``decisions.outcome``/``opened_at``),
+# which is what the counts read. No foreign key, as for decisions: the insert
+# reads the decision's arm from its row, which must exist.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("experiment_id", ID, nullable=False),
+    sa.Column("decision_id", ID, nullable=False),
+    sa.Column("arm", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("machine", sa.Boolean, nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("user_agent", sa.Text, nullable=True),
+    sa.Column("proxy_address", sa.String(64), nullable=True),
+    sa.Index(None, "experiment_id"),
 )
 
 waves = sa.Table(

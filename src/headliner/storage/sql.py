@@ -40,6 +40,8 @@ from headliner.storage._queries import (
     DECISION_BY_KEY,
     DECISION_COUNTS,
     DECISION_INSERT_COLUMNS,
+    EVENT_COUNTS,
+    INSERT_EVENT,
     LOCK_WAVE,
     LOG_WAVE_OPENS,
     OPEN_DECISION,
@@ -59,6 +61,7 @@ from headliner.storage._queries import (
     decision_record,
     delay_queries,
     estimate_map,
+    event_record,
     experiment_is_live,
     experiment_record,
     insert_decision,
@@ -71,6 +74,8 @@ from headliner.storage.base import (
     ArmCounts,
     ArmRecord,
     DecisionRecord,
+    EventCounts,
+    EventRecord,
     ExperimentRecord,
     ExperimentSpec,
     ExperimentStatus,
@@ -646,6 +651,54 @@ class SqlStore:
         if stored != reward:
             raise common.outcome_conflict(decision_id, stored, reward)
         return False
+
+    # --- events ---------------------------------------------------------------
+    def record_event(
+        self,
+        experiment_id: str,
+        decision_id: str,
+        event_type: str,
+        now: float,
+        *,
+        machine: bool = False,
+        user_agent: str | None = None,
+        proxy_address: str | None = None,
+    ) -> EventRecord:
+        """Store an event of a decision's send, with the decision's arm (one INSERT).
+
+        The INSERT reads the decision's row, so an unknown or foreign decision
+        stores nothing; then the row is read again only to say which it was.
+        """
+        params = {
+            "p_id": common.new_id(),
+            "p_decision_id": decision_id,
+            "p_experiment_id": experiment_id,
+            "p_type": event_type,
+            "p_machine": bool(machine),
+            "p_at": float(now),
+            "p_user_agent": user_agent,
+            "p_proxy_address": proxy_address,
+        }
+        with self._writer.begin() as conn:
+            row = conn.execute(INSERT_EVENT, params).first()
+        if row is not None:
+            return event_record(row)
+        with self._engine.connect() as conn:
+            self._decision_owner(conn, experiment_id, decision_id)
+        raise AssertionError("unreachable: the decision is the experiment's")  # pragma: no cover
+
+    def event_counts(self, experiment_id: str) -> list[EventCounts]:
+        """The stored events per arm and type, grouped in the database."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(EVENT_COUNTS, {"p_experiment_id": experiment_id}).all()
+            if not rows:
+                self._require_experiment(conn, experiment_id)
+        return [
+            EventCounts(
+                arm=row.arm, type=row.type, events=int(row.events), machine=int(row.machine)
+            )
+            for row in rows
+        ]
 
     # --- waves ----------------------------------------------------------------
     def record_wave(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -20,6 +21,8 @@ from headliner.service.app import create_app
 from headliner.service.clock import ManualClock
 from headliner.service.settings import Settings
 from headliner.storage.base import Store
+from headliner.storage.schema import events
+from headliner.storage.sql import SqlStore
 
 SEED = 20240607
 
@@ -79,3 +82,23 @@ def new_experiment(client: TestClient) -> Callable[..., dict[str, Any]]:
         return result
 
     return make
+
+
+StoredEvents = Callable[[], list[tuple[Any, ...]]]
+
+
+@pytest.fixture
+def stored_events(store: Store) -> StoredEvents:
+    """Every stored event as (type, machine, user_agent, proxy_address), oldest first.
+
+    Read from the table: the API shows only counts of events.
+    """
+
+    def read() -> list[tuple[Any, ...]]:
+        assert isinstance(store, SqlStore)
+        columns = (events.c.type, events.c.machine, events.c.user_agent, events.c.proxy_address)
+        with store.engine.connect() as conn:
+            rows = conn.execute(sa.select(*columns).order_by(events.c.at, events.c.id))
+            return [tuple(row) for row in rows]
+
+    return read

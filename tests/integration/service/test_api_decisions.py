@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from headliner.service.app import create_app
 from headliner.service.clock import ManualClock
+from headliner.service.schemas import iso_time
 from headliner.service.settings import Settings
 from headliner.storage.base import Store
 
@@ -442,7 +443,9 @@ def test_the_decision_log_pages_oldest_first_with_what_became_of_each_send(
             k: d[k] for k in ("arm", "headline", "propensity", "recipient_id")
         }
         assert row["created_at"] == d["created_at"]
-    assert by_id[made[2]["decision_id"]]["opened_at"] == opened_at
+    # Times are ISO 8601 in UTC, which sort as the times they are.
+    assert by_id[made[2]["decision_id"]]["opened_at"] == iso_time(opened_at)
+    assert made[0]["created_at"].endswith("Z") and "T" in made[0]["created_at"]
     assert by_id[made[2]["decision_id"]]["outcome"] == 1
     assert by_id[made[4]["decision_id"]]["outcome"] == 0
     assert by_id[made[4]["decision_id"]]["opened_at"] is None

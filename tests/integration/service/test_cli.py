@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -12,9 +14,12 @@ import typer
 from typer.testing import CliRunner
 
 from headliner.cli.service import is_loopback, register
+from headliner.service.schemas import ReportPublic
 from headliner.service.settings import get_settings
+from headliner.storage.sql import open_store
 
 REFERENCE = Path(__file__).resolve().parents[3] / "scenarios" / "reference.yaml"
+T0 = 1_700_000_000.0
 
 
 @pytest.fixture
@@ -152,10 +157,43 @@ def test_experiments_create_with_service_settings(
     assert "burn_in" in report.stdout
 
 
+def test_an_experiment_file_chooses_the_kpi_and_the_report_shows_machine_opens(
+    runner: CliRunner, cli: typer.Typer, tmp_path: Path
+) -> None:
+    source = tmp_path / "clicks.yaml"
+    source.write_text("name: Spring\nheadlines: [A, B]\nexperiment:\n  kpi: clicks\n")
+    created = _run(runner, cli, "experiments", "create", "--from", str(source))
+    experiment_id = created.stdout.strip()
+    store = open_store(get_settings().database_url)
+    try:
+        assert store.get_experiment(experiment_id).kpi == "clicks"
+        sends = [store.record_decision(experiment_id, i % 2, 0.5, T0)[0] for i in range(4)]
+        for i, send in enumerate(sends):  # 1 of 4 open events is a machine's
+            store.record_event(experiment_id, send.id, "open", T0 + 1, machine=i == 0)
+    finally:
+        store.close()
+
+    table = _run(runner, cli, "experiments", "report", experiment_id)
+    as_json = _run(runner, cli, "experiments", "report", experiment_id, "--format", "json")
+    as_csv = _run(runner, cli, "experiments", "report", experiment_id, "--format", "csv")
+
+    assert created.exit_code == 0, created.output
+    assert "KPI: clicks" in table.stdout
+    assert "Open events stored" in table.stdout
+    assert "machine opens: 25.00% of 4 open events" in table.stdout
+    assert "0 clicks (100 clicks needed)" in table.stdout
+    report = ReportPublic.model_validate_json(as_json.stdout)
+    assert (report.kpi, report.machine_open_share) == ("clicks", 0.25)
+    assert [(a.open_events, a.machine_opens) for a in report.arms] == [(2, 1), (2, 0)]
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [(r["open_events"], r["machine_opens"]) for r in rows] == [("2", "1"), ("2", "0")]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         ("name: x\nheadlines: [A]\n", "headlines"),
+        ("name: x\nheadlines: [A, B]\nkpi: revenue\n", "kpi: Input should be 'opens', "),
         ("- just\n- a list\n", "mapping"),
         ("name: x\nheadlines: [A, B]\nexperiment:\n  policy: ucb1\n", "policy"),
         ("name: x\nheadlines: [A, B]\npolicy: ucb1\n", "'policy' parameter of Experiment"),
@@ -167,6 +205,7 @@ def test_experiments_create_with_service_settings(
     ],
     ids=[
         "one headline",
+        "unknown kpi",
         "not a mapping",
         "unknown policy",
         "top-level policy",

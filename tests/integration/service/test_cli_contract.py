@@ -23,6 +23,7 @@ from headliner.service.schemas import (
     DecisionLogPublic,
     ExperimentSummary,
     ReportPublic,
+    iso_time,
 )
 from headliner.service.settings import get_settings
 from headliner.storage.sql import open_store
@@ -273,7 +274,7 @@ def test_decisions_list_and_export(capsys: pytest.CaptureFixture[str], tmp_path:
 
     code, out, _ = run(capsys, "experiments", "decisions", "list", experiment_id, "-f", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert rows[3]["opened_at"] == str(T0 + 30) and rows[4]["opened_at"] == ""
+    assert rows[3]["opened_at"] == iso_time(T0 + 30) and rows[4]["opened_at"] == ""
 
     for fmt in ("csv", "json"):
         target = tmp_path / f"decisions.{fmt}"

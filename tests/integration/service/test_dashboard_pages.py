@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from html import unescape
 from typing import Any
 
 import pytest
@@ -40,8 +41,8 @@ def campaign(client: TestClient, clock: ManualClock) -> DashboardCampaign:
 
 
 def page_values(html: str) -> dict[str, str]:
-    """Every ``data-field`` of a page with its ``data-value``."""
-    return dict(DATA_VALUE.findall(html))
+    """Every ``data-field`` of a page with its ``data-value`` (unescaped)."""
+    return {field: unescape(value) for field, value in DATA_VALUE.findall(html)}
 
 
 def at(document: Any, path: str) -> Any:

@@ -150,6 +150,43 @@ CASES = [
     Case("POST", BY_KEY + "/open", "idempotency_key", ids={"idempotency_key": NUL}),
     Case("POST", BY_KEY + "/open", "idempotency_key", ids={"idempotency_key": "esc%1B"}),
     Case("POST", BY_KEY + "/open", "experiment_id", ids={"experiment_id": "x" + NUL}),
+    Case("POST", DECISION + "/events", "type", _json('{"type": "bounce"}')),
+    Case("POST", DECISION + "/events", "type", _json('{"type": NaN}')),
+    Case("POST", DECISION + "/events", "machine", _json('{"type": "open", "machine": 1}')),
+    Case(
+        "POST",
+        DECISION + "/events",
+        "user_agent",
+        _json('{"type": "open", "user_agent": "Mozilla\\u0000"}'),
+    ),
+    Case(
+        "POST",
+        DECISION + "/events",
+        "user_agent",
+        _json('{"type": "open", "user_agent": "\\ud800"}'),
+    ),
+    Case(
+        "POST",
+        DECISION + "/events",
+        "proxy_address",
+        _json('{"type": "open", "proxy_address": "17.58.0.300"}'),
+    ),
+    Case(
+        "POST",
+        DECISION + "/events",
+        "proxy_address",
+        _json('{"type": "open", "proxy_address": "1.2.3.4\\u0000"}'),
+    ),
+    Case("POST", DECISION + "/events", "body", b"\xff\xfe"),
+    Case("POST", DECISION + "/events", "decision_id", ids={"decision_id": NUL}),
+    Case("POST", BY_KEY + "/events", "idempotency_key", ids={"idempotency_key": "k" + NUL}),
+    Case("POST", BY_KEY + "/events", "machine", _json('{"type": "open", "machine": "false"}')),
+    Case(
+        "POST",
+        BY_KEY + "/events",
+        "proxy_address",
+        _json('{"type": "open", "machine": true, "proxy_address": "apple.com"}'),
+    ),
     Case("POST", DECISION + "/outcome", "reward", _json('{"reward": NaN}')),
     Case("POST", DECISION + "/outcome", "reward", _json('{"reward": true}')),
     Case("POST", DECISION + "/outcome", "reward", _json('{"reward": Infinity}')),
@@ -213,7 +250,10 @@ def _observable_state(client: TestClient, ids: dict[str, str]) -> dict[str, Any]
     wave = client.get(f"{EXPERIMENTS}/{experiment_id}/allocations/{ids['wave_id']}").json()
     decision = client.get(f"{EXPERIMENTS}/{experiment_id}/decisions/{ids['decision_id']}").json()
     log = client.get(f"{EXPERIMENTS}/{experiment_id}/decisions").json()
-    counted = ("arm", "headline", "active", "sends", "opens", "non_opens", "late_opens")
+    counted = (
+        "arm", "headline", "active", "sends", "opens", "non_opens", "late_opens", "open_events",
+        "machine_opens",
+    )  # fmt: skip
     return {
         "experiments": listed,
         "arms": [{k: arm[k] for k in counted} for arm in report["arms"]],

@@ -149,6 +149,71 @@ def test_0004_keeps_existing_rows_fills_defaults_and_downgrades(unmigrated_url: 
     assert current_revision(unmigrated_url) == head_revision()
 
 
+def test_0006_gives_existing_experiments_the_opens_kpi_and_downgrades(
+    unmigrated_url: str,
+) -> None:
+    """Experiments and opens written at 0005 survive 0006 (KPI opens, no events) and back."""
+    exp_id, decision_id, t0, window = "e" * 32, "d" * 32, 1_700_000_000.0, 3600.0
+    upgrade(unmigrated_url, "0005")
+    engine = make_engine(unmigrated_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO experiments (id, name, status, policy, policy_settings,"
+                    " alpha_prior, beta_prior, attribution_window_seconds, burn_in_per_arm,"
+                    " floor, winner_exploration, stopping, created_at)"
+                    " VALUES (:id, 'old', 'running', 'thompson', '{}', 1.0, 1.0, :window, 0,"
+                    " 0.0, 0.0, '{}', :t0)"
+                ),
+                {"id": exp_id, "window": window, "t0": t0},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO arms (experiment_id, arm, headline, created_at)"
+                    " VALUES (:id, 0, 'A', :t0), (:id, 1, 'B', :t0)"
+                ),
+                {"id": exp_id, "t0": t0},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO decisions (id, experiment_id, arm, propensity, created_at,"
+                    " outcome, opened_at, late) VALUES (:d, :id, 1, 0.5, :t0, 1, :t1, false)"
+                ),
+                {"d": decision_id, "id": exp_id, "t0": t0, "t1": t0 + 60},
+            )
+    finally:
+        engine.dispose()
+
+    upgrade(unmigrated_url)
+    store = SqlStore(unmigrated_url)
+    try:
+        assert store.get_experiment(exp_id).kpi == "opens"
+        assert store.event_counts(exp_id) == []
+        counts = store.arm_counts(exp_id, t0 + 120, window)
+        assert [(c.sends, c.opens) for c in counts] == [(0, 0), (1, 1)]
+        # The old decision takes events now; the open it had stays its only success.
+        event = store.record_event(exp_id, decision_id, "open", t0 + 90, machine=True)
+        assert (event.arm, event.machine) == (1, True)
+    finally:
+        store.close()
+
+    engine = make_engine(unmigrated_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0005")
+        inspector = sa.inspect(engine)
+        assert "events" not in inspector.get_table_names()
+        assert "kpi" not in {c["name"] for c in inspector.get_columns("experiments")}
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT name FROM experiments")).scalars().all() == ["old"]
+            assert conn.execute(sa.text("SELECT outcome FROM decisions")).scalar() == 1
+    finally:
+        engine.dispose()
+    upgrade(unmigrated_url)
+    assert current_revision(unmigrated_url) == head_revision()
+
+
 def test_store_does_not_create_tables(unmigrated_url: str) -> None:
     store = SqlStore(unmigrated_url)
     try:
@@ -192,12 +257,12 @@ def test_upgrade_creates_the_sqlite_directory(tmp_path: Path) -> None:
     assert current_revision(url) == head_revision()
 
 
-def test_0006_keeps_old_snapshots_and_keys_and_revokes_read_keys_on_downgrade(
+def test_0007_keeps_old_snapshots_and_keys_and_revokes_read_keys_on_downgrade(
     unmigrated_url: str,
 ) -> None:
-    """Rows of 0005 read back at 0006 (no estimates, full keys); read keys end going back."""
+    """Rows of 0006 read back at 0007 (no estimates, full keys); read keys end going back."""
     exp_id, t0 = "e" * 32, 1_700_000_000.0
-    upgrade(unmigrated_url, "0005")
+    upgrade(unmigrated_url, "0006")
     engine = make_engine(unmigrated_url)
     try:
         with engine.begin() as conn:
@@ -247,7 +312,7 @@ def test_0006_keeps_old_snapshots_and_keys_and_revokes_read_keys_on_downgrade(
     engine = make_engine(unmigrated_url)
     try:
         with engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "0005")
+            command.downgrade(alembic_config(conn), "0006")
         with engine.connect() as conn:
             keys = conn.execute(
                 sa.text("SELECT name, revoked_at FROM api_keys ORDER BY name")

@@ -15,6 +15,8 @@ import pytest
 from headliner.core.errors import ConflictError, InvalidParameterError, NotFoundError
 from headliner.storage.base import (
     ArmRecord,
+    EventCounts,
+    EventRecord,
     ExperimentRecord,
     ExperimentSpec,
     ExperimentStatus,
@@ -418,6 +420,71 @@ def test_record_outcome_unknown_or_foreign_decision(store: Store) -> None:
     with pytest.raises(ConflictError, match="belongs to another experiment"):
         store.record_outcome(exp.id, decision.id, 1, T0)
     assert store.get_decision(decision.id).outcome is None
+
+
+# --- events ----------------------------------------------------------------------------
+def test_an_experiment_keeps_its_kpi_and_counts_opens_by_default(store: Store) -> None:
+    clicks = store.create_experiment(ExperimentSpec("c", HEADLINES, kpi="clicks"), T0)
+    assert store.get_experiment(clicks.id).kpi == "clicks"
+    assert make_experiment(store).kpi == "opens"
+
+
+def test_every_event_is_stored_with_its_arm_and_counts_nothing(store: Store) -> None:
+    exp = make_experiment(store)
+    decision, _ = store.record_decision(exp.id, 2, 0.5, T0)
+
+    event = store.record_event(
+        exp.id,
+        decision.id,
+        "open",
+        T0 + 5,
+        machine=True,
+        user_agent="Mozilla/5.0",
+        proxy_address="17.58.0.1",
+    )
+    again = store.record_event(exp.id, decision.id, "open", T0 + 6, machine=True)
+    store.record_event(exp.id, decision.id, "click", T0 + 7)
+
+    assert event == EventRecord(
+        event.id, exp.id, decision.id, 2, "open", True, T0 + 5, "Mozilla/5.0", "17.58.0.1"
+    )
+    assert again.id != event.id and (again.user_agent, again.proxy_address) == (None, None)
+    assert store.event_counts(exp.id) == [
+        EventCounts(arm=2, type="click", events=1, machine=0),
+        EventCounts(arm=2, type="open", events=2, machine=2),
+    ]
+    # Stored, not counted: only record_open counts a success.
+    assert store.get_decision(decision.id) == decision
+    assert sum(c.opens for c in store.arm_counts(exp.id, T0 + 10, WINDOW)) == 0
+
+
+def test_event_counts_group_by_arm_and_type_per_experiment(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    made = [store.record_decision(exp.id, arm, 0.5, T0)[0] for arm in (0, 0, 1)]
+    theirs, _ = store.record_decision(other.id, 0, 0.5, T0)
+    for i, decision in enumerate(made):
+        store.record_event(exp.id, decision.id, "open", T0 + i, machine=i == 0)
+    store.record_event(other.id, theirs.id, "open", T0)
+
+    assert store.event_counts(exp.id) == [
+        EventCounts(arm=0, type="open", events=2, machine=1),
+        EventCounts(arm=1, type="open", events=1, machine=0),
+    ]
+    assert store.event_counts(make_experiment(store).id) == []
+
+
+def test_an_event_of_an_unknown_or_foreign_decision_is_not_stored(store: Store) -> None:
+    exp = make_experiment(store)
+    other = make_experiment(store)
+    decision, _ = store.record_decision(other.id, 0, 0.5, T0)
+    with pytest.raises(NotFoundError, match="Decision"):
+        store.record_event(exp.id, UNKNOWN, "open", T0)
+    with pytest.raises(ConflictError, match="belongs to another experiment"):
+        store.record_event(exp.id, decision.id, "open", T0)
+    with pytest.raises(NotFoundError, match="Experiment"):
+        store.event_counts(UNKNOWN)
+    assert store.event_counts(exp.id) == store.event_counts(other.id) == []
 
 
 # --- waves -----------------------------------------------------------------------------

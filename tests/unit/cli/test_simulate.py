@@ -27,7 +27,7 @@ def test_default_run_prints_the_reference_table_and_writes_plots(
     assert "24.27%" in row
     assert "19.08%" in row and "23.71%" in row
     assert "lift_vs_ab_test_pct" in out
-    for name in ("cumulative_opens.png", "send_share.png", "posteriors.png"):
+    for name in ("extra_opens.png", "p_best.png", "send_share.png", "posteriors.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     assert not (tmp_path / "regret.png").exists()
 
@@ -61,23 +61,29 @@ def test_json_format_is_machine_readable(capsys: pytest.CaptureFixture[str]) -> 
     assert code == 0
     document = json.loads(out)
     (row,) = document["comparison"]
-    assert (row["random_opens"], row["bandit_opens"], row["opens_lift_pct"]) == (1908, 2371, 24.27)
+    # One unit for rates and lifts in machine output: fractions (+24.27% is 0.2427).
+    assert (row["random_opens"], row["bandit_opens"], row["opens_lift"]) == (1908, 2371, 0.2427)
+    assert (row["random_open_rate"], row["bandit_open_rate"]) == (0.1908, 0.2371)
+    assert not [key for key in row if key.endswith("_pct")]
 
 
-def test_csv_format_has_the_seed_columns(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "simulate", "--iterations", "100", "--format", "csv", "--no-plots")
+def test_csv_format_has_the_seed_columns_as_fractions(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(
+        capsys, "simulate", "--iterations", "10000", "--format", "csv", "--no-plots"
+    )
     assert code == 0
-    header = out.splitlines()[0].split(",")
+    header, row = (line.split(",") for line in out.splitlines()[:2])
     assert header[:8] == [
         "iterations",
         "random_opens",
         "bandit_opens",
         "additional_opens_from_bandit",
-        "opens_lift_pct",
+        "opens_lift",
         "random_open_rate",
         "bandit_open_rate",
-        "open_rate_lift_pct",
+        "open_rate_lift",
     ]
+    assert row[:8] == ["10000", "1908", "2371", "463", "0.2427", "0.1908", "0.2371", "0.2427"]
 
 
 @pytest.mark.parametrize(

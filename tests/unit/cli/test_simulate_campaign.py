@@ -76,7 +76,7 @@ def test_table_shows_the_campaign_figures_and_plots_are_written(
     for name in PLOTS:
         assert (out_dir / name).stat().st_size > 10_000
         assert f"wrote {out_dir / name}" in stderr
-    assert not (out_dir / "cumulative_opens.png").exists()
+    assert not (out_dir / "extra_opens.png").exists()
 
 
 def test_json_agrees_with_simulate_campaign(scenario_file: Path) -> None:

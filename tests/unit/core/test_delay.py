@@ -264,3 +264,19 @@ def test_prior_curve_stays_a_curve_when_the_window_ends_far_below_its_median(
     below = lognormal_cdf(at_switch * 0.5, prior.mu, sigma, at_switch * (1 - 1e-9))
     above = lognormal_cdf(at_switch * 0.5, prior.mu, sigma, at_switch * (1 + 1e-9))
     assert below == pytest.approx(above, rel=1e-3)
+
+
+def test_rate_interval_is_the_betas_unless_below_the_opens_already_counted() -> None:
+    from scipy import special
+
+    from headliner.core.delay import rate_interval
+
+    # Headline 0: a Beta (200 of 1,000 opened, more to come) above its floor; headline 1:
+    # a Beta spread over (0, 1) by an unknown delay curve, with 160 of 1,000 opened already.
+    alpha, beta = np.array([260.0, 0.6]), np.array([740.0, 0.4])
+    opens, sends = np.array([200.0, 160.0]), np.array([1_000.0, 1_000.0])
+    lower, upper = rate_interval(alpha, beta, opens, sends, 1.0, 1.0)
+    assert lower[0] == pytest.approx(special.betaincinv(260.0, 740.0, 0.025))
+    assert lower[1] == pytest.approx(special.betaincinv(161.0, 841.0, 0.025))
+    assert lower[1] > special.betaincinv(0.6, 0.4, 0.025)
+    np.testing.assert_allclose(upper, special.betainccinv(alpha, beta, 0.025))

@@ -71,6 +71,25 @@ def test_one_wave_with_early_opens_is_not_read_as_a_99_percent_open_rate(
     assert report.experiment.status is ExperimentStatus.RUNNING
 
 
+def test_the_interval_never_reaches_below_the_opens_already_seen(store: SqlStore) -> None:
+    # An hour into a first wave of 3,000 with 12-16% already opened, most of the curve
+    # is the prior's guess and the moment-matched Beta spread over (0, 1); but the rate
+    # cannot be below what the opens so far show with every unopened send taken as final.
+    from scipy import special
+
+    service, clock = make_service(store)
+    exp = service.create(build_spec("x", ["A", "B", "C"])).id
+    wave = service.allocate(exp, 3_000)
+    clock.advance(HOUR)
+    service.record_wave_opens(exp, wave.wave.id, {"A": 120, "B": 160, "C": 90})
+
+    for arm, opens in zip(service.report(exp).arms, (120, 160, 90), strict=True):
+        low, high = arm.credible_interval
+        bound = special.betaincinv(1 + opens, 1 + 1_000 - opens, 0.025)
+        assert low == pytest.approx(bound) or low > bound
+        assert opens / 1_000 * 0.8 < low < arm.posterior_mean < high
+
+
 def test_the_split_follows_the_evidence_of_extra_opens(store: SqlStore) -> None:
     service, clock = make_service(store)
     exp = service.create(build_spec("x", ["A", "B"], burn_in_per_arm=0)).id

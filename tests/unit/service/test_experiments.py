@@ -62,6 +62,7 @@ def make_service(
         ({"burn_in_share": 1.5}, "'burn_in_share' parameter"),
         ({"floor": 0.6}, "'floor' parameter"),
         ({"winner_exploration": 1.5}, "'winner_exploration' parameter"),
+        ({"kpi": "revenue"}, "'kpi' parameter of Experiment must be one of 'opens', 'clicks'"),
     ],
     ids=lambda v: str(v)[:40] if isinstance(v, dict) else None,
 )

@@ -102,10 +102,14 @@ def _pvalue(value: float | None) -> str:
     return "< 0.0001" if value < 0.0001 else f"{value:.2g}"
 
 
-def _clock(epoch: float | None) -> str:
-    if epoch is None:
+def _clock(when: float | str | None) -> str:
+    """A time (epoch seconds, or ISO 8601 as the API writes it) to the second, in UTC."""
+    if when is None:
         return "–"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = (
+        datetime.fromisoformat(when) if isinstance(when, str) else datetime.fromtimestamp(when, UTC)
+    )
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _page_json(data: Mapping[str, Any]) -> Markup:

@@ -16,14 +16,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from headliner.core.errors import ConflictError, InvalidParameterError
-from headliner.service.deps import ContextDep, context_of
-from headliner.service.experiments import KeyReusedError
+from headliner.service.deps import AppContext, ContextDep, context_of
+from headliner.service.experiments import EventResult, KeyReusedError
 from headliner.service.routes import API_PREFIX, ERRORS, CheckedRoute
 from headliner.service.schemas import (
     DecisionCreate,
     DecisionListPublic,
     DecisionPublic,
     ErrorPublic,
+    EventCreate,
+    EventPublic,
     OpenPublic,
     OutcomeCreate,
     OutcomePublic,
@@ -189,7 +191,7 @@ async def get_decision_by_key(
 async def record_open_by_key(
     experiment_id: str, idempotency_key: SendKey, context: ContextDep
 ) -> Response:
-    """Report an open of the decision made with this idempotency key (404 if none).
+    """Report a success of the KPI (an "open") of the decision made with this key (404 if none).
 
     The same as ``POST .../decisions/{decision_id}/open`` once the decision
     is found: idempotent, and ``result`` says counted, duplicate or late.
@@ -199,6 +201,31 @@ async def record_open_by_key(
     )
     context.metrics.opens.labels(result.value).inc()
     return _open_response(decision_id, result)
+
+
+@router.post(
+    "/by-key/{idempotency_key:path}/events",
+    response_model=EventPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+async def record_event_by_key(
+    experiment_id: str, idempotency_key: SendKey, body: EventCreate, context: ContextDep
+) -> Response:
+    """Report an event of the decision made with this idempotency key (404 if none).
+
+    The same as ``POST .../decisions/{decision_id}/events`` once the decision
+    is found: for an email service provider's webhooks keyed by its message id.
+    """
+    result = await context.run(
+        context.service.record_event_by_key,
+        experiment_id,
+        idempotency_key,
+        body.type,
+        machine=body.machine,
+        user_agent=body.user_agent,
+        proxy_address=body.proxy_address,
+    )
+    return _event_response(context, result)
 
 
 @router.get("/{decision_id}")
@@ -213,7 +240,11 @@ async def get_decision(experiment_id: str, decision_id: str, context: ContextDep
 
 @router.post("/{decision_id}/open", response_model=OpenPublic)
 async def record_open(experiment_id: str, decision_id: str, request: Request) -> Response:
-    """Report an open. Idempotent: a second open of a decision never counts twice.
+    """Report a success of the experiment's KPI. Idempotent: a send never counts twice.
+
+    "Open" means the KPI's event, whatever the KPI is: in a click experiment,
+    report a click here. Nothing else is stored (``.../events`` stores the
+    event with what the email service provider knew, such as a machine open).
 
     ``result`` is ``counted`` (inside the attribution window), ``duplicate``
     (already opened or given an outcome: nothing changed) or ``late`` (after
@@ -226,6 +257,38 @@ async def record_open(experiment_id: str, decision_id: str, request: Request) ->
         result = await context.run(context.service.record_open, experiment_id, decision_id)
     context.metrics.opens.labels(result.value).inc()
     return _open_response(decision_id, result)
+
+
+@router.post(
+    "/{decision_id}/events", response_model=EventPublic, status_code=status.HTTP_201_CREATED
+)
+async def record_event(
+    experiment_id: str, decision_id: str, body: EventCreate, context: ContextDep
+) -> Response:
+    """Report an event of a send (an open, a click, a conversion) with what the sender knew.
+
+    Every event is stored (201), a repeated one too. It counts toward the
+    experiment's KPI only when its ``type`` is the KPI's (opens: ``open``,
+    clicks: ``click``, conversions: ``conversion``) and ``machine`` is false;
+    it is then recorded as ``.../open`` records it, so a send still counts
+    once, and after the attribution window it is late. The response says
+    whether it counted and why not ("machine open: stored, not counted").
+    """
+    result = await context.run(
+        context.service.record_event,
+        experiment_id,
+        decision_id,
+        body.type,
+        machine=body.machine,
+        user_agent=body.user_agent,
+        proxy_address=body.proxy_address,
+    )
+    return _event_response(context, result)
+
+
+def _event_response(context: AppContext, result: EventResult) -> JSONResponse:
+    context.metrics.count_event(result)
+    return JSONResponse(EventPublic.payload(result), status_code=status.HTTP_201_CREATED)
 
 
 def _open_response(decision_id: str, result: OpenResult) -> JSONResponse:
@@ -242,9 +305,11 @@ def _open_response(decision_id: str, result: OpenResult) -> JSONResponse:
 async def record_outcome(
     experiment_id: str, decision_id: str, body: OutcomeCreate, context: ContextDep
 ) -> OutcomePublic:
-    """Set an explicit 0/1 outcome (for a KPI known at once, such as a click or a purchase).
+    """Set an explicit 0/1 outcome of the experiment's KPI (when it is known at once).
 
-    A 0 counts as a non-open at once, without waiting for the window.
+    A 1 is a success of the KPI, as ``.../open`` records one (called an open
+    whatever the KPI is); a 0 counts as a non-open at once, without waiting
+    for the window.
     Repeating the same outcome changes nothing (``recorded`` false); a
     different one is a conflict.
     """

@@ -773,6 +773,14 @@ class Dashboard:
         return page_data(report, forecast, volume, checks, plan)
 
 
+#: How the page names each KPI's successes: a count and a rate.
+KPI_WORDS = {
+    "opens": {"count": "Opens", "rate": "Open rate", "one": "opens"},
+    "clicks": {"count": "Clicks", "rate": "Click rate", "one": "clicks"},
+    "conversions": {"count": "Conversions", "rate": "Conversion rate", "one": "conversions"},
+}
+
+
 def page_data(
     report: Report,
     forecast: DecisionForecast | None,
@@ -801,6 +809,7 @@ def page_data(
             plan_block = dict(plan)
     return {
         "report": public,
+        "kpi": KPI_WORDS[report.experiment.kpi],
         "sentence": status_sentence(report, forecast, volume),
         "forecast": None
         if forecast is None

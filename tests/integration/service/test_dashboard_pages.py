@@ -257,3 +257,24 @@ def test_without_keys_there_is_nothing_to_sign_in_to(client: TestClient) -> None
     assert client.get("/login", follow_redirects=False).status_code == 303
     assert client.get("/").status_code == 200
     assert 'action="/logout"' not in client.get("/").text
+
+
+def test_the_page_speaks_of_the_kpi_and_shows_machine_opens(client: TestClient) -> None:
+    made = client.post(
+        "/v1/experiments", json={"name": "clicks", "headlines": ["A", "B"], "kpi": "clicks"}
+    ).json()
+    url = f"/v1/experiments/{made['id']}/decisions"
+    decision = client.post(url).json()["decision_id"]
+    client.post(f"{url}/{decision}/events", json={"type": "open", "machine": True})
+    client.post(f"{url}/{decision}/events", json={"type": "open"})
+
+    page = client.get(f"/experiments/{made['id']}").text
+    values = page_values(page)
+
+    assert '<th class="num wide-ish">Clicks</th>' in page and "Click rate" in page
+    assert "Open rate" not in page
+    # One machine open of two open events, as the report says.
+    report = client.get(f"/v1/experiments/{made['id']}/report").json()
+    assert report["machine_open_share"] == 0.5
+    assert float(values["report.machine_open_share"]) == 0.5
+    assert "of 2 open events: stored, never counted" in page

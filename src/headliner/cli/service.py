@@ -25,7 +25,6 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -135,13 +134,10 @@ FormatOption = Annotated[
 
 
 def _when(time: float | str | None) -> str:
-    """A time (stored seconds, or the API's ISO 8601) as people read it, in UTC, to the second."""
-    if time is None:
-        return ""
-    moment = (
-        datetime.fromisoformat(time) if isinstance(time, str) else datetime.fromtimestamp(time, UTC)
-    )
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A time as people read it (see :func:`headliner.service.clock.readable_time`)."""
+    from headliner.service.clock import readable_time
+
+    return readable_time(time)
 
 
 def _flat(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

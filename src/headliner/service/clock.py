@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 from headliner.core.validation import check_float
@@ -66,3 +67,17 @@ class ManualClock:
         with self._lock:
             self._now = target
             return self._now
+
+
+def readable_time(when: float | str | None, missing: str = "") -> str:
+    """A time (stored seconds, or the API's ISO 8601) as people read it, in UTC, to the second.
+
+    >>> readable_time(1795774985.25), readable_time("2026-11-27T10:23:05Z")
+    ('2026-11-27 10:23:05 UTC', '2026-11-27 10:23:05 UTC')
+    """
+    if when is None:
+        return missing
+    moment = (
+        datetime.fromisoformat(when) if isinstance(when, str) else datetime.fromtimestamp(when, UTC)
+    )
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

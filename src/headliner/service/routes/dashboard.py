@@ -22,7 +22,6 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
 from importlib.metadata import version
 from typing import Any
@@ -36,6 +35,7 @@ from starlette import status as http
 from starlette.concurrency import run_in_threadpool
 
 from headliner.core.errors import AuthError, NotFoundError
+from headliner.service.clock import readable_time
 from headliner.service.dashboard import (
     FORMATS,
     LIST_FILTERS,
@@ -103,13 +103,7 @@ def _pvalue(value: float | None) -> str:
 
 
 def _clock(when: float | str | None) -> str:
-    """A time (epoch seconds, or ISO 8601 as the API writes it) to the second, in UTC."""
-    if when is None:
-        return "–"
-    moment = (
-        datetime.fromisoformat(when) if isinstance(when, str) else datetime.fromtimestamp(when, UTC)
-    )
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return readable_time(when, missing="–")
 
 
 def _page_json(data: Mapping[str, Any]) -> Markup:

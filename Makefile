@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/decision_quality.py --replications $(BENCH_REPLICATIONS)
 	$(BIN)/python benchmarks/plan_speed.py --replications $(BENCH_REPLICATIONS)
+	$(BIN)/python benchmarks/dashboard_speed.py
 
 load-test: $(STAMP)
 	$(BIN)/python tests/performance/run_load_test.py --users $(LOAD_USERS) \

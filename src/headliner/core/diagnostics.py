@@ -132,7 +132,11 @@ def extra_opens_over_even_split(
 
 
 def sample_ratio_mismatch(
-    arm: ArrayLike, propensity: ArrayLike, sends: ArrayLike, n_arms: int
+    arm: ArrayLike,
+    propensity: ArrayLike,
+    sends: ArrayLike,
+    n_arms: int,
+    stratum: ArrayLike | None = None,
 ) -> SampleRatioTest:
     """Test whether the sends per headline fit the logged propensities.
 
@@ -155,11 +159,36 @@ def sample_ratio_mismatch(
         Per group, the propensity in (0, 1] and the number of sends.
     n_arms : int
         The headlines every send could have gone to.
+    stratum : array_like, optional
+        Per group, a label of the set of headlines its sends could go to (for
+        example how many were active). The test runs within each stratum,
+        where that set is fixed, and adds the statistics and degrees of
+        freedom: a headline added mid-run had no chance before, which the
+        covariance above assumes it had.
 
     Returns
     -------
     SampleRatioTest
     """
+    if stratum is not None:
+        labels = np.asarray(stratum).ravel()
+        arms = np.asarray(arm).ravel()
+        chances = np.asarray(propensity, dtype=np.float64).ravel()
+        counts = np.asarray(sends, dtype=np.float64).ravel()
+        if not labels.size == arms.size == chances.size == counts.size:
+            raise fail("stratum", "sample_ratio_mismatch", "one label per group", labels.size)
+        parts = [
+            sample_ratio_mismatch(arms[at], chances[at], counts[at], n_arms)
+            for at in (labels == label for label in np.unique(labels))
+        ]
+        dof = sum(part.dof for part in parts)
+        statistic = float(sum(part.statistic for part in parts if part.dof))
+        observed = np.zeros(n_arms, dtype=np.int64)
+        expected = np.zeros(n_arms)
+        for part in parts:
+            observed += part.observed
+            expected += part.expected
+        return _finish(observed, expected, statistic, dof)
     g = _groups(arm=arm, propensity=propensity, sends=sends)
     if n_arms < 1:
         raise fail("n_arms", "sample_ratio_mismatch", "at least 1", n_arms)
@@ -188,10 +217,15 @@ def sample_ratio_mismatch(
     values, vectors = np.linalg.eigh(covariance)
     keep = values > 1e-9 * max(float(np.abs(values).max()), 1.0)
     dof = int(keep.sum())
+    projected = vectors[:, keep].T @ deviation
+    return _finish(observed, expected, float(np.sum(projected**2 / values[keep])), dof)
+
+
+def _finish(
+    observed: IntArray, expected: FloatArray, statistic: float, dof: int
+) -> SampleRatioTest:
     if dof == 0:
         return SampleRatioTest(observed, expected, 0.0, 0, math.nan)
-    projected = vectors[:, keep].T @ deviation
-    statistic = float(np.sum(projected**2 / values[keep]))
     from scipy import stats
 
     return SampleRatioTest(observed, expected, statistic, dof, float(stats.chi2.sf(statistic, dof)))

@@ -468,7 +468,11 @@ def diagnostics(service: ExperimentService, report: Report) -> dict[str, Any]:
     srm: dict[str, Any] | None = None
     if tested.any():
         test = sample_ratio_mismatch(
-            groups.arm[tested], groups.propensity[tested], groups.sends[tested], len(report.arms)
+            groups.arm[tested],
+            groups.propensity[tested],
+            groups.sends[tested],
+            len(report.arms),
+            stratum=groups.n_arms[tested],  # a headline added mid-run: a new set of chances
         )
         p_value = _finite(test.p_value)
         srm = {

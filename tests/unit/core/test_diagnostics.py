@@ -125,3 +125,24 @@ def test_nothing_to_test() -> None:
 def test_bad_groups_name_the_parameter(call: object, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         call()  # type: ignore[operator]
+
+
+def test_a_headline_added_mid_run_is_tested_within_its_stratum() -> None:
+    # 2,000 sends split 1/2 between two headlines, then a third added and 3,000 sends at 1/3:
+    # logged correctly. Pooled, the first period's sends look as if the third headline
+    # had been starved; by stratum (headlines active) they fit, and the statistic is
+    # the sum of the two Pearson tests.
+    arm = [0, 1, 0, 1, 2]
+    propensity = [0.5, 0.5, 1 / 3, 1 / 3, 1 / 3]
+    sends = [1_010, 990, 1_020, 980, 1_000]
+    stratum = [2, 2, 3, 3, 3]
+    pooled = sample_ratio_mismatch(arm, propensity, sends, 3)
+    by_stratum = sample_ratio_mismatch(arm, propensity, sends, 3, stratum=stratum)
+    first, second = stats.chisquare([1_010, 990]), stats.chisquare([1_020, 980, 1_000])
+    assert pooled.p_value < 1e-6
+    assert by_stratum.dof == 1 + 2
+    assert by_stratum.statistic == pytest.approx(first.statistic + second.statistic)
+    assert by_stratum.p_value > 0.5
+    assert by_stratum.observed.tolist() == [2_030, 1_970, 1_000]
+    with pytest.raises(ValueError, match="stratum"):
+        sample_ratio_mismatch(arm, propensity, sends, 3, stratum=[2, 3])

@@ -26,10 +26,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/headliner simulate --out $(OUT)
 
-# The unit and integration layers, then every docstring example under src/ as a doctest
-# (a run of its own: doctest collection would import the tests' conftest files as modules).
+# The unit and integration layers, on every core (each worker has its own PostgreSQL and
+# SQLite databases), then every docstring example under src/ as a doctest (a run of its
+# own: doctest collection would import the tests' conftest files as modules).
 test: $(STAMP)
-	$(BIN)/python -m pytest tests/unit tests/integration \
+	$(BIN)/python -m pytest -n auto tests/unit tests/integration \
 		--cov=headliner --cov-report=term --cov-report=xml:coverage.xml
 	$(BIN)/python -m coverage report --include='*/headliner/core/*' --fail-under=100
 	$(BIN)/python -m pytest src/headliner --doctest-modules --ignore=src/headliner/storage/migrations

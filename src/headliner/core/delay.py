@@ -265,6 +265,19 @@ def curve_at(grid: FloatArray, cdf: FloatArray, age: float) -> float:
     return float(cdf[lo] + (cdf[hi] - cdf[lo]) * share)
 
 
+def curve_on(grid: FloatArray, cdf: FloatArray, ages: FloatArray) -> FloatArray:
+    """:func:`curve_at` at many ages at once (numpy, for code that is not compiled)."""
+    ages = np.asarray(ages, dtype=np.float64)
+    out = np.zeros(ages.shape)
+    inner = (ages > 0.0) & (ages < grid[-1])
+    small = inner & (ages < grid[1])
+    out[small] = cdf[1] * ages[small] / grid[1]
+    rest = inner & ~small
+    out[rest] = np.interp(np.log(ages[rest]), np.log(grid[1:]), cdf[1:])
+    out[ages >= grid[-1]] = 1.0
+    return out
+
+
 # --- the posterior of one headline ---------------------------------------------------------
 def effective_counts(
     opens: float, unopened: FloatArray, weight: FloatArray, n_groups: int

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from headliner.core.delay import curve_on
 from headliner.service.evidence import DelayEstimate
 from headliner.service.state import ExperimentState
 from headliner.sim.engine import kernels
@@ -79,24 +80,6 @@ class DecisionForecast:
     sends_per_hour: float
     horizon_seconds: float
     draws: int
-
-
-def delay_curve(delay: DelayEstimate, ages: FloatArray) -> FloatArray:
-    """The delay curve at many ages, as :func:`headliner.core.delay.curve_at` at each.
-
-    0 up to age 0, 1 from the window on, linear below the first positive grid
-    time and log-linear between grid times.
-    """
-    grid, cdf = delay.grid, delay.cdf
-    ages = np.asarray(ages, dtype=np.float64)
-    out = np.zeros(ages.shape)
-    inner = (ages > 0.0) & (ages < grid[-1])
-    small = inner & (ages < grid[1])
-    out[small] = cdf[1] * ages[small] / grid[1]
-    rest = inner & ~small
-    out[rest] = np.interp(np.log(ages[rest]), np.log(grid[1:]), cdf[1:])
-    out[ages >= grid[-1]] = 1.0
-    return out
 
 
 def _age_at(delay: DelayEstimate, weight: FloatArray) -> FloatArray:
@@ -170,7 +153,7 @@ def forecast_decision(
 
     # Effective trials gained by each check, per active headline: new sends ...
     fine = np.linspace(0.0, float(offsets[-1]), 2049)
-    curve = delay_curve(delay, fine)
+    curve = curve_on(delay.grid, delay.cdf, fine)
     gathered = np.concatenate([[0.0], np.cumsum(np.diff(fine) * (curve[1:] + curve[:-1]) / 2.0)])
     per_second = sends_per_hour / 3600.0
     trials = np.outer(np.interp(offsets, fine, gathered), per_second * state.allocation)
@@ -180,7 +163,7 @@ def forecast_decision(
         weight = state.evidence.weight[int(arm)][:-1]
         if unopened.size:
             ages = _age_at(delay, weight)
-            later = delay_curve(delay, ages[None, :] + offsets[:, None])
+            later = curve_on(delay.grid, delay.cdf, ages[None, :] + offsets[:, None])
             trials[:, i] += (unopened * np.maximum(later - weight, 0.0)).sum(axis=1)
     whole = np.round(trials)
     steps = np.diff(whole, axis=0, prepend=0.0).clip(min=0.0).astype(np.int64)

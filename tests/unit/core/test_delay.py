@@ -280,3 +280,13 @@ def test_rate_interval_is_the_betas_unless_below_the_opens_already_counted() -> 
     assert lower[1] == pytest.approx(special.betaincinv(161.0, 841.0, 0.025))
     assert lower[1] > special.betaincinv(0.6, 0.4, 0.025)
     np.testing.assert_allclose(upper, special.betainccinv(alpha, beta, 0.025))
+
+
+def test_curve_on_is_curve_at_at_every_age() -> None:
+    from headliner.core.delay import curve_on
+
+    grid = delay_grid(72 * 3600.0, [90.0, 5_000.0])
+    cdf = DelayPrior().cdf_on(grid)
+    ages = np.concatenate([[-5.0, 0.0, 1.0], grid, np.geomspace(2.0, 80 * 3600.0, 60)])
+    expected = [curve_at(grid, cdf, float(age)) for age in ages]
+    np.testing.assert_allclose(curve_on(grid, cdf, ages), expected, rtol=1e-12, atol=1e-15)

@@ -10,7 +10,6 @@ from headliner.service.experiments import ExperimentService, build_spec
 from headliner.service.forecast import (
     HORIZON_SECONDS,
     check_offsets,
-    delay_curve,
     forecast_decision,
 )
 from headliner.service.state import ExperimentState
@@ -43,12 +42,18 @@ def settled_state(
     return service, service.state(record.id, fresh=True), clock
 
 
-def test_delay_curve_is_the_compiled_curve_at_every_age(store: SqlStore) -> None:
+def test_curve_on_is_the_compiled_curve_at_every_age(store: SqlStore) -> None:
+    # On an estimated curve (the one the forecast reads): core.delay.curve_on, the numpy
+    # form, equals the compiled curve_at that decisions use.
+    from headliner.core.delay import curve_on
+
     _, state, _ = settled_state(store, (100, 115))
     delay = state.evidence.delay
     ages = np.concatenate([[-5.0, 0.0, 1.0], delay.grid, np.geomspace(2.0, 2 * HOUR, 50)])
     expected = [kernels.curve_at(delay.grid, delay.cdf, float(age)) for age in ages]
-    np.testing.assert_allclose(delay_curve(delay, ages), expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        curve_on(delay.grid, delay.cdf, ages), expected, rtol=1e-12, atol=1e-15
+    )
 
 
 def test_check_offsets_follow_the_rules_checks_and_thin_out() -> None:

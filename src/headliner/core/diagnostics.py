@@ -149,7 +149,9 @@ def sample_ratio_mismatch(
     went to exactly one). The statistic is ``T' S^+ T`` over the positive
     eigenvalues of that covariance ``S``, chi-square with as many degrees of
     freedom for large samples. With a fixed propensity ``1/K`` it is Pearson's
-    goodness-of-fit test with ``K - 1`` degrees of freedom.
+    goodness-of-fit test with ``K - 1`` degrees of freedom. Sends with
+    propensity 1 are left out: no choice was made (a declared winner), and the
+    other headlines, which had no chance of them, would read as starved.
 
     Parameters
     ----------
@@ -190,6 +192,8 @@ def sample_ratio_mismatch(
             expected += part.expected
         return _finish(observed, expected, statistic, dof)
     g = _groups(arm=arm, propensity=propensity, sends=sends)
+    chosen = g["propensity"] < 1.0
+    g = {name: column[chosen] for name, column in g.items()}
     if n_arms < 1:
         raise fail("n_arms", "sample_ratio_mismatch", "at least 1", n_arms)
     index = g["arm"].astype(np.int64)

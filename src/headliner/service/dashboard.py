@@ -462,8 +462,7 @@ def diagnostics(service: ExperimentService, report: Report) -> dict[str, Any]:
     )
     decided = ~groups.wave
     decisions = int(groups.sends[decided].sum())
-    # Sends that had no choice (propensity 1: a declared winner without exploration) say
-    # nothing of the split, and the headlines that could not get them would bias the test.
+    # The test leaves out sends that had no choice (propensity 1: a declared winner).
     tested = decided & (groups.propensity < 1.0)
     srm: dict[str, Any] | None = None
     if tested.any():

@@ -146,3 +146,12 @@ def test_a_headline_added_mid_run_is_tested_within_its_stratum() -> None:
     assert by_stratum.observed.tolist() == [2_030, 1_970, 1_000]
     with pytest.raises(ValueError, match="stratum"):
         sample_ratio_mismatch(arm, propensity, sends, 3, stratum=[2, 3])
+
+
+def test_sends_without_a_choice_are_left_out() -> None:
+    # After a declaration the winner gets every send with propensity 1: those sends say
+    # nothing of the split, and with them the other headlines would read as starved.
+    before = sample_ratio_mismatch([0, 1], [0.5, 0.5], [500, 520], 2)
+    after = sample_ratio_mismatch([0, 1, 0], [0.5, 0.5, 1.0], [500, 520, 4_000], 2)
+    assert after.p_value == pytest.approx(before.p_value)
+    assert after.observed.tolist() == [500, 520]

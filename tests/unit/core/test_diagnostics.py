@@ -111,6 +111,7 @@ def test_nothing_to_test() -> None:
     assert math.isnan(sample_ratio_mismatch([], [], [], 2).p_value)
     assert math.isnan(sample_ratio_mismatch([0], [1.0], [10], 1).p_value)
     assert math.isnan(sample_ratio_mismatch([0], [1.0], [10], 2).p_value)
+    assert math.isnan(sample_ratio_mismatch([0], [1.0], [10], 2, stratum=[2]).p_value)
 
 
 @pytest.mark.parametrize(
